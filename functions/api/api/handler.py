@@ -1,0 +1,37 @@
+"""API Lambda: health, docs and the jobs API behind the HTTP API."""
+
+from functools import cache
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from api import health_routes, jobs_routes
+from report_export.observability import logger, metrics, tracer
+from report_export.rest import create_resolver, json_response, openapi_document, swagger_page
+
+app = create_resolver()
+app.include_router(health_routes.router)
+app.include_router(jobs_routes.router)
+
+
+@cache
+def _swagger_html() -> str:
+    return swagger_page(openapi_document(app))
+
+
+@app.get("/api-docs/openapi.json", include_in_schema=False)
+def openapi_json() -> Response[dict]:
+    return json_response(200, openapi_document(app))
+
+
+@app.get("/api-docs", include_in_schema=False)
+def swagger_ui() -> Response[str]:
+    return Response(status_code=200, content_type=content_types.TEXT_HTML, body=_swagger_html())
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)

@@ -1,0 +1,23 @@
+from aws_lambda_powertools.event_handler.api_gateway import Router
+
+from report_export.jobs import job_service
+from report_export.models import HealthStatus
+from report_export.rest import error_responses
+
+router = Router()
+
+
+@router.get("/api/health", summary="Liveness: the function answers", tags=["health"])
+def health() -> HealthStatus:
+    return HealthStatus(status="ok")
+
+
+@router.get(
+    "/api/ready",
+    summary="Readiness: the table answers and the signing secret is readable",
+    tags=["health"],
+    responses=error_responses(503),
+)
+def ready() -> HealthStatus:
+    job_service().check_ready()
+    return HealthStatus(status="ready")

@@ -1,0 +1,86 @@
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+
+from report_export.jobs import job_service
+from report_export.models import READER_ROLES, WRITER_ROLES, CreateJobRequest, Job, JobPage, JobStatus, JobType
+from report_export.rest import BEARER_AUTH, authenticate, error_responses, json_response
+
+router = Router()
+
+JOBS = "/api/v1/reports/jobs"
+JobId = Annotated[str, Path(description="The job id (a UUIDv7)", max_length=64)]
+
+
+@router.post(
+    JOBS,
+    status_code=201,
+    summary="Create an export job",
+    description="Roles: tenant_admin, farm_manager. The tenant and requester come from the token. "
+    "Repeating a request with the same idempotency_key and parameters answers 200 with the original job "
+    "and the header Idempotent-Replayed: true.",
+    tags=["jobs"],
+    security=BEARER_AUTH,
+    responses={
+        200: {"description": "Idempotent replay: the job created earlier with this key"},
+        **error_responses(400, 401, 403, 409, conflict="The idempotency_key was used with other parameters"),
+    },
+)
+def create_job(request: CreateJobRequest) -> Response[Job]:
+    principal = authenticate(router, WRITER_ROLES)
+    outcome = job_service().create_job(principal, request)
+    if outcome.replayed:
+        return json_response(200, outcome.job, {"Idempotent-Replayed": "true"})
+    return json_response(201, outcome.job, {"Location": f"{JOBS}/{outcome.job.id}"})
+
+
+@router.get(
+    JOBS,
+    summary="List jobs, newest first",
+    description="Roles: all readers. Filter by status and job_type; page with limit and next_cursor.",
+    tags=["jobs"],
+    security=BEARER_AUTH,
+    responses=error_responses(400, 401, 403),
+)
+def list_jobs(
+    status: Annotated[JobStatus | None, Query(description="Only jobs in this status")] = None,
+    job_type: Annotated[JobType | None, Query(description="Only jobs of this type")] = None,
+    limit: Annotated[int, Query(ge=1, le=100, description="Page size")] = 20,
+    next_cursor: Annotated[str | None, Query(max_length=1024, description="From the previous page")] = None,
+) -> JobPage:
+    principal = authenticate(router, READER_ROLES)
+    return job_service().list_jobs(principal, status=status, job_type=job_type, limit=limit, cursor=next_cursor)
+
+
+@router.get(
+    f"{JOBS}/<jobId>",
+    summary="Get one job",
+    description="Roles: all readers.",
+    tags=["jobs"],
+    security=BEARER_AUTH,
+    responses=error_responses(400, 401, 403, 404),
+)
+def get_job(jobId: JobId) -> Job:
+    principal = authenticate(router, READER_ROLES)
+    return job_service().get_job(principal, jobId)
+
+
+@router.delete(
+    f"{JOBS}/<jobId>",
+    summary="Cancel a job",
+    description="Roles: tenant_admin, farm_manager. A queued job is cancelled at once (200); a running job "
+    "records cancel_requested and stops at the generator's next checkpoint (202); a finished job cannot be "
+    "cancelled (409).",
+    tags=["jobs"],
+    security=BEARER_AUTH,
+    responses={
+        202: {"description": "Cancel requested: the running job stops at its next checkpoint"},
+        **error_responses(400, 401, 403, 404, 409, conflict="The job has already finished"),
+    },
+)
+def cancel_job(jobId: JobId) -> Response[Job]:
+    principal = authenticate(router, WRITER_ROLES)
+    outcome = job_service().cancel_job(principal, jobId)
+    return json_response(200 if outcome.completed else 202, outcome.job)

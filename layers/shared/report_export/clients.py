@@ -1,0 +1,32 @@
+"""boto3 clients, created once per cold start and reused by every invocation."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import boto3
+from botocore.config import Config
+
+# Fail fast rather than hold an API request open: API Gateway gives up after 30 s anyway.
+_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3})
+
+
+@cache
+def dynamodb():
+    return boto3.client("dynamodb", config=_CONFIG)
+
+
+@cache
+def sqs():
+    return boto3.client("sqs", config=_CONFIG)
+
+
+@cache
+def ssm():
+    return boto3.client("ssm", config=_CONFIG)
+
+
+def reset() -> None:
+    """Forget the clients (tests start each case against a fresh emulated account)."""
+    for factory in (dynamodb, sqs, ssm):
+        factory.cache_clear()

@@ -1,0 +1,73 @@
+"""Domain errors. Each carries the HTTP status and the stable code of the error envelope."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import BaseModel, Field
+
+
+class ServiceError(Exception):
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "INTERNAL"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ValidationFailed(ServiceError):
+    status = 400
+    code = "VALIDATION_ERROR"
+
+
+class InvalidCursor(ServiceError):
+    status = 400
+    code = "INVALID_CURSOR"
+
+
+class Unauthorized(ServiceError):
+    status = 401
+    code = "UNAUTHORIZED"
+
+
+class Forbidden(ServiceError):
+    status = 403
+    code = "FORBIDDEN"
+
+
+class NotFound(ServiceError):
+    status = 404
+    code = "NOT_FOUND"
+
+
+class IdempotencyKeyReused(ServiceError):
+    status = 409
+    code = "IDEMPOTENCY_KEY_REUSED"
+
+
+class JobNotCancellable(ServiceError):
+    status = 409
+    code = "JOB_NOT_CANCELLABLE"
+
+
+class ConcurrentUpdate(ServiceError):
+    status = 409
+    code = "CONCURRENT_UPDATE"
+
+
+class ServiceUnavailable(ServiceError):
+    status = 503
+    code = "SERVICE_UNAVAILABLE"
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(examples=["VALIDATION_ERROR"])
+    message: str = Field(examples=["end_date must be on or after start_date"])
+    traceId: str = Field(examples=["c6af9ac6-7b61-11e6-9a41-93e8deadbeef"])
+
+
+class ErrorEnvelope(BaseModel):
+    """The one shape of every error the API returns."""
+
+    error: ErrorBody

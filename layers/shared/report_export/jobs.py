@@ -1,0 +1,200 @@
+"""The jobs use cases: create (idempotent), list, get, cancel, and the readiness check."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+
+from uuid6 import uuid7
+
+from report_export import clients, signing
+from report_export.auth import Principal
+from report_export.dispatch import GenerateQueue
+from report_export.errors import (
+    ConcurrentUpdate,
+    Forbidden,
+    IdempotencyKeyReused,
+    JobNotCancellable,
+    NotFound,
+    ServiceUnavailable,
+    ValidationFailed,
+)
+from report_export.models import (
+    JOB_ID_PATTERN,
+    CreateJobRequest,
+    Job,
+    JobPage,
+    JobStatus,
+    JobType,
+    format_timestamp,
+    now_utc,
+)
+from report_export.observability import logger, metrics
+from report_export.pagination import CursorCodec, query_fingerprint
+from report_export.settings import Settings, get_settings
+from report_export.signing import Signer
+from report_export.store import IdempotencyKeyTaken, JobStore, StaleWrite, StoredJob
+
+_JOB_ID_RE = re.compile(JOB_ID_PATTERN)
+# A cancel reads, decides and writes conditionally; the generator may move the job in between.
+_CANCEL_ATTEMPTS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class CreateOutcome:
+    job: Job
+    replayed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CancelOutcome:
+    job: Job
+    # False when the job is running: the cancel is recorded and the generator stops at its next checkpoint.
+    completed: bool
+
+
+class JobService:
+    def __init__(self, settings: Settings, store: JobStore, queue: GenerateQueue, cursors: CursorCodec) -> None:
+        self._settings = settings
+        self._store = store
+        self._queue = queue
+        self._cursors = cursors
+
+    def create_job(self, principal: Principal, request: CreateJobRequest) -> CreateOutcome:
+        if request.tenant_id is not None and request.tenant_id != principal.tenant_id:
+            raise Forbidden("tenant_id in the body does not match the tenant of your token")
+        period_days = request.period_days
+        if period_days is not None and period_days > self._settings.max_period_days:
+            raise ValidationFailed(f"the period must not exceed {self._settings.max_period_days} days")
+
+        created_at = now_utc()
+        job = Job(
+            id=str(uuid7()),
+            tenant_id=principal.tenant_id,
+            requested_by=principal.subject,
+            job_type=request.job_type,
+            format=request.format,
+            farm_id=request.farm_id,
+            barn_id=request.barn_id,
+            batch_id=request.batch_id,
+            start_date=request.start_date,
+            end_date=request.end_date,
+            filters=request.filters,
+            status=JobStatus.QUEUED,
+            idempotency_key=request.idempotency_key,
+            created_at=created_at,
+            updated_at=created_at,
+        )
+        params_hash = request.parameters_hash()
+        try:
+            self._store.create_job(job, params_hash=params_hash)
+        except IdempotencyKeyTaken as taken:
+            return CreateOutcome(self._replay(principal, taken, params_hash), replayed=True)
+
+        logger.append_keys(job_id=job.id)
+        logger.info("Job created", extra={"job_type": job.job_type.value})
+        metrics.add_metric(name="JobsCreated", unit="Count", value=1)
+        try:
+            self._queue.wake_generator(job)
+        except Exception:
+            # The job is written and stays queued; the sweeper re-sends wake-ups for queued jobs.
+            logger.exception("Could not queue the job for generation", extra={"job_id": job.id})
+            metrics.add_metric(name="JobDispatchFailed", unit="Count", value=1)
+        return CreateOutcome(job, replayed=False)
+
+    def _replay(self, principal: Principal, taken: IdempotencyKeyTaken, params_hash: str) -> Job:
+        if taken.record.params_hash != params_hash:
+            raise IdempotencyKeyReused(
+                "This idempotency_key was already used with different parameters; use a new key for a new export"
+            )
+        stored = self._store.get_job(principal.tenant_id, taken.record.job_id, consistent=True)
+        if stored is None:
+            raise IdempotencyKeyReused("This idempotency_key belongs to a job that no longer exists; use a new key")
+        logger.info("Idempotent replay", extra={"job_id": stored.job.id})
+        return stored.job
+
+    def get_job(self, principal: Principal, job_id: str) -> Job:
+        return self._load(principal, job_id).job
+
+    def _load(self, principal: Principal, job_id: str, *, consistent: bool = False) -> StoredJob:
+        # Another tenant's job, a malformed id and a missing job all look the same from outside.
+        stored = None
+        if _JOB_ID_RE.match(job_id):
+            stored = self._store.get_job(principal.tenant_id, job_id, consistent=consistent)
+        if stored is None:
+            raise NotFound("Job not found")
+        logger.append_keys(job_id=job_id)
+        return stored
+
+    def list_jobs(
+        self,
+        principal: Principal,
+        *,
+        status: JobStatus | None,
+        job_type: JobType | None,
+        limit: int,
+        cursor: str | None,
+    ) -> JobPage:
+        fingerprint = query_fingerprint(
+            tenant=principal.tenant_id,
+            status=status.value if status else None,
+            job_type=job_type.value if job_type else None,
+        )
+        after = self._cursors.decode(cursor, fingerprint=fingerprint) if cursor else None
+        stored, more = self._store.query_jobs(
+            principal.tenant_id, status=status, job_type=job_type, limit=limit, after_job_id=after
+        )
+        next_cursor = None
+        if more and stored:
+            next_cursor = self._cursors.encode(after=stored[-1].job.id, fingerprint=fingerprint)
+        return JobPage(items=[entry.job for entry in stored], next_cursor=next_cursor)
+
+    def cancel_job(self, principal: Principal, job_id: str) -> CancelOutcome:
+        for _ in range(_CANCEL_ATTEMPTS):
+            stored = self._load(principal, job_id, consistent=True)
+            status = stored.job.status
+            try:
+                if status is JobStatus.QUEUED:
+                    updated = self._store.update_job(
+                        stored,
+                        expected_status=JobStatus.QUEUED,
+                        changes={"status": JobStatus.CANCELLED, "updated_at": format_timestamp(now_utc())},
+                    )
+                    logger.info("Job cancelled while queued")
+                    return CancelOutcome(updated.job, completed=True)
+                if status is JobStatus.RUNNING:
+                    if stored.job.cancel_requested:
+                        return CancelOutcome(stored.job, completed=False)
+                    updated = self._store.update_job(
+                        stored,
+                        expected_status=JobStatus.RUNNING,
+                        changes={"cancel_requested": True, "updated_at": format_timestamp(now_utc())},
+                    )
+                    logger.info("Cancel requested for a running job")
+                    return CancelOutcome(updated.job, completed=False)
+            except StaleWrite:
+                continue
+            if status is JobStatus.CANCELLED:
+                return CancelOutcome(stored.job, completed=True)
+            raise JobNotCancellable(f"The job has already {status.value} and can no longer be cancelled")
+        raise ConcurrentUpdate("The job changed while it was being cancelled; try again")
+
+    def check_ready(self) -> None:
+        try:
+            self._store.ping()
+            signing.load_secret(self._settings.signing_secret_parameter)
+        except Exception as error:
+            logger.warning("Readiness check failed", extra={"reason": type(error).__name__})
+            raise ServiceUnavailable("The service cannot reach its storage right now") from None
+
+
+@cache
+def job_service() -> JobService:
+    settings = get_settings()
+    return JobService(
+        settings,
+        JobStore(clients.dynamodb(), settings.table_name),
+        GenerateQueue(clients.sqs(), settings.generate_queue_url),
+        CursorCodec(Signer(settings.signing_secret_parameter, purpose="list-cursor")),
+    )

@@ -1,0 +1,204 @@
+"""Request, response and message models: the shapes that cross the service's edges."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+
+class JobType(StrEnum):
+    FEED_INTAKE_EXPORT = "FEED_INTAKE_EXPORT"
+    KPI_FEEDING_EXPORT = "KPI_FEEDING_EXPORT"
+    TELEMETRY_EXPORT = "TELEMETRY_EXPORT"
+    WEIGHVISION_EXPORT = "WEIGHVISION_EXPORT"
+
+
+class ExportFormat(StrEnum):
+    CSV = "csv"
+    JSON = "json"  # NDJSON output, as in the seed contract
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class Role(StrEnum):
+    TENANT_ADMIN = "tenant_admin"
+    FARM_MANAGER = "farm_manager"
+    HOUSE_OPERATOR = "house_operator"
+    VIEWER = "viewer"
+
+
+WRITER_ROLES = frozenset({Role.TENANT_ADMIN, Role.FARM_MANAGER})
+READER_ROLES = frozenset({Role.TENANT_ADMIN, Role.FARM_MANAGER, Role.HOUSE_OPERATOR, Role.VIEWER})
+
+# Ids reach DynamoDB keys, S3 keys and logs, so they are short and plain.
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+JOB_ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
+ScopeId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+IdempotencyKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")]
+FilterName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+FilterText = Annotated[str, StringConstraints(max_length=256)]
+FilterValue = bool | int | float | FilterText | Annotated[list[FilterText], Field(max_length=50)]
+
+MAX_FILTERS = 20
+MAX_FILTERS_BYTES = 4096
+
+
+def _iso_date_only(value: Any) -> Any:
+    # pydantic's lax date parsing also takes numbers and datetimes; a report period is a calendar date.
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or len(value) != 10:
+        raise ValueError("must be a date in the form YYYY-MM-DD")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValueError("must be a date in the form YYYY-MM-DD") from None
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date_only)]
+
+
+def format_timestamp(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+Timestamp = Annotated[datetime, PlainSerializer(format_timestamp, return_type=str, when_used="json")]
+
+
+def now_utc() -> datetime:
+    # Millisecond precision: what the API shows is exactly what is stored.
+    moment = datetime.now(UTC)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+class CreateJobRequest(BaseModel):
+    """Body of POST /api/v1/reports/jobs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    job_type: JobType
+    format: ExportFormat = ExportFormat.CSV
+    farm_id: ScopeId | None = None
+    barn_id: ScopeId | None = None
+    batch_id: ScopeId | None = None
+    start_date: IsoDate | None = None
+    end_date: IsoDate | None = None
+    filters: dict[FilterName, FilterValue] | None = None
+    idempotency_key: IdempotencyKey | None = None
+    tenant_id: ScopeId | None = Field(
+        None,
+        description="Ignored for scoping: the tenant always comes from the token. "
+        "Accepted for older clients; a value other than the token's tenant is rejected.",
+    )
+
+    @field_validator("filters")
+    @classmethod
+    def _bounded_filters(cls, filters: dict[str, Any] | None) -> dict[str, Any] | None:
+        if filters is None:
+            return None
+        if len(filters) > MAX_FILTERS:
+            raise ValueError(f"at most {MAX_FILTERS} filters are allowed")
+        if len(canonical_json(filters).encode()) > MAX_FILTERS_BYTES:
+            raise ValueError(f"filters must not exceed {MAX_FILTERS_BYTES} bytes")
+        return filters
+
+    @model_validator(mode="after")
+    def _coherent_period(self) -> CreateJobRequest:
+        if (self.start_date is None) != (self.end_date is None):
+            raise ValueError("start_date and end_date must be given together")
+        if self.start_date and self.end_date and self.end_date < self.start_date:
+            raise ValueError("end_date must be on or after start_date")
+        return self
+
+    @property
+    def period_days(self) -> int | None:
+        if self.start_date is None or self.end_date is None:
+            return None
+        return (self.end_date - self.start_date).days + 1
+
+    def export_parameters(self) -> dict[str, Any]:
+        """What determines the report's content: everything but the idempotency key and tenant hint.
+
+        None values are left out so that adding an optional parameter later keeps old hashes valid.
+        """
+        return self.model_dump(mode="json", exclude={"idempotency_key", "tenant_id"}, exclude_none=True)
+
+    def parameters_hash(self) -> str:
+        return hashlib.sha256(canonical_json(self.export_parameters()).encode()).hexdigest()
+
+
+class Job(BaseModel):
+    """A report job as the API returns it: the seed's report_jobs columns plus what this design adds."""
+
+    id: str = Field(examples=["019a8f0e-3a51-7c2e-9d41-4a0b5c6d7e8f"])
+    tenant_id: str
+    requested_by: str
+    job_type: JobType
+    format: ExportFormat
+    farm_id: str | None = None
+    barn_id: str | None = None
+    batch_id: str | None = None
+    start_date: date | None = None
+    end_date: date | None = None
+    filters: dict[str, Any] | None = None
+    status: JobStatus
+    progress_pct: int = Field(0, ge=0, le=100)
+    file_path: str | None = None
+    file_name: str | None = None
+    mime_type: str | None = None
+    size_bytes: int | None = None
+    sha256: str | None = None
+    row_count: int | None = None
+    expires_at: Timestamp | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    idempotency_key: str | None = None
+    cancel_requested: bool = Field(
+        False, description="A cancel was asked for while running; the generator stops at its next checkpoint."
+    )
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class JobPage(BaseModel):
+    items: list[Job]
+    next_cursor: str | None = Field(None, description="Pass back as the next_cursor query parameter; null at the end.")
+
+
+class GenerateJobMessage(BaseModel):
+    """The SQS wake-up for the generator. The job item stays the source of truth."""
+
+    tenant_id: str
+    job_id: str
+
+
+class HealthStatus(BaseModel):
+    status: str = Field(examples=["ok"])

@@ -1,0 +1,172 @@
+"""The HTTP edge shared by the API functions: resolver, error envelope, authentication, OpenAPI.
+
+Every error leaves through one of the handlers below as {"error": {"code", "message", "traceId"}}.
+Powertools validates a request before any route code runs; that is safe because in AWS the
+HTTP API's JWT authorizer has already turned away requests without a valid token.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+
+import aws_lambda_powertools.event_handler.openapi.swagger_ui as swagger_ui
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate_swagger_html
+
+from report_export.auth import Principal, authorize
+from report_export.errors import ErrorEnvelope, ServiceError
+from report_export.models import Role
+from report_export.observability import logger
+from report_export.settings import get_settings
+
+API_TITLE = "Report export service"
+API_VERSION = "1.0.0"
+BEARER_AUTH = [{"bearerAuth": []}]
+_MAX_VALIDATION_ISSUES = 5
+_MAX_LOCATION_PART = 64
+
+_ERROR_DESCRIPTIONS = {
+    400: "Invalid request (VALIDATION_ERROR, INVALID_CURSOR)",
+    401: "Missing or invalid token (UNAUTHORIZED)",
+    403: "The caller's role does not allow this (FORBIDDEN)",
+    404: "No such resource for this tenant (NOT_FOUND)",
+    409: "Conflict with the current state",
+    503: "A dependency is not available (SERVICE_UNAVAILABLE)",
+}
+
+
+def error_responses(*statuses: int, conflict: str | None = None) -> dict[int, Any]:
+    """OpenAPI response entries for a route's error statuses, all with the one envelope."""
+    responses: dict[int, Any] = {}
+    for status in statuses:
+        description = conflict if status == 409 and conflict else _ERROR_DESCRIPTIONS[status]
+        responses[status] = {
+            "description": description,
+            "content": {content_types.APPLICATION_JSON: {"model": ErrorEnvelope}},
+        }
+    return responses
+
+
+def trace_id(router: BaseRouter) -> str:
+    return router.current_event.request_context.request_id or "unknown"
+
+
+def error_response(router: BaseRouter, status: int, code: str, message: str) -> Response:
+    envelope = {"error": {"code": code, "message": message, "traceId": trace_id(router)}}
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(envelope))
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body, headers=headers)
+
+
+def describe_validation_errors(errors: Iterable[dict[str, Any]]) -> str:
+    """A readable summary of what is wrong, naming fields but never echoing the values sent."""
+    issues: list[str] = []
+    for error in errors:
+        location = [str(part)[:_MAX_LOCATION_PART] for part in error.get("loc", ())]
+        source, fields = (location[0], location[1:]) if location else ("", [])
+        kind = error.get("type", "")
+        message = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
+        if kind == "json_invalid":
+            issues.append("the request body is not valid JSON")
+        elif source == "body" and not fields and kind == "missing":
+            issues.append("a JSON request body is required")
+        elif kind == "extra_forbidden":
+            issues.append(f"{'.'.join(fields)}: unknown field")
+        elif fields:
+            issues.append(f"{'.'.join(fields)}: {message}")
+        else:
+            issues.append(message)
+        if len(issues) == _MAX_VALIDATION_ISSUES:
+            break
+    return "; ".join(dict.fromkeys(issues)) or "the request is invalid"
+
+
+def create_resolver() -> APIGatewayHttpResolver:
+    app = APIGatewayHttpResolver(enable_validation=True)
+
+    @app.exception_handler(ServiceError)
+    def _service_error(error: ServiceError) -> Response:
+        if error.status >= 500:
+            logger.error("Request failed", extra={"code": error.code, "reason": error.message})
+        return error_response(app, error.status, error.code, error.message)
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid_request(error: RequestValidationError) -> Response:
+        return error_response(app, 400, "VALIDATION_ERROR", describe_validation_errors(error.errors()))
+
+    @app.not_found
+    def _no_route(_: NotFoundError) -> Response:
+        event = app.current_event
+        return error_response(app, 404, "NOT_FOUND", f"No route for {event.http_method} {event.path}")
+
+    @app.exception_handler(Exception)
+    def _unexpected(_: Exception) -> Response:
+        logger.exception("Unexpected error")
+        return error_response(
+            app, HTTPStatus.INTERNAL_SERVER_ERROR, "INTERNAL", "Something went wrong on our side; quote the traceId"
+        )
+
+    return app
+
+
+def authenticate(router: BaseRouter, allowed: Iterable[Role]) -> Principal:
+    """The caller, from the JWT authorizer's claims; Unauthorized or Forbidden otherwise."""
+    settings = get_settings()
+    principal = authorize(
+        router.current_event.raw_event,
+        allowed,
+        tenant_claim=settings.tenant_claim,
+        roles_claim=settings.roles_claim,
+    )
+    logger.append_keys(tenant_id=principal.tenant_id, requested_by=principal.subject)
+    return principal
+
+
+def openapi_document(app: APIGatewayHttpResolver) -> dict[str, Any]:
+    """The OpenAPI document as the API really behaves.
+
+    Powertools documents request validation failures as 422 with its own body; this API
+    answers them as 400 with the error envelope, so those entries are replaced.
+    """
+    schema = app.get_openapi_schema(
+        title=API_TITLE,
+        version=API_VERSION,
+        description="Asynchronous report exports: create a job, follow it, download the file.",
+        security_schemes={"bearerAuth": HTTPBearer(bearerFormat="JWT")},
+    )
+    document = json.loads(schema.model_dump_json(by_alias=True, exclude_none=True))
+    envelope_ref = {"$ref": "#/components/schemas/ErrorEnvelope"}
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.get("responses", {})
+            if responses.pop("422", None) is not None:
+                responses.setdefault(
+                    "400",
+                    {
+                        "description": _ERROR_DESCRIPTIONS[400],
+                        "content": {content_types.APPLICATION_JSON: {"schema": envelope_ref}},
+                    },
+                )
+    schemas = document.get("components", {}).get("schemas", {})
+    for powertools_only in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(powertools_only, None)
+    return document
+
+
+def swagger_page(document: dict[str, Any]) -> str:
+    """Swagger UI with its script and styles inlined from the Powertools package: no CDN needed."""
+    assets = Path(swagger_ui.__file__).parent
+    script = (assets / "swagger-ui-bundle.min.js").read_text(encoding="utf-8")
+    styles = (assets / "swagger-ui.min.css").read_text(encoding="utf-8")
+    spec = json.dumps(document).replace("</", "<\\/")
+    return generate_swagger_html(spec, script, styles, "", None, False)
