@@ -171,7 +171,7 @@ class ApiClient:
         return self.invoke(http_event(method, path, claims=claims, body=body, raw_body=raw_body, query=query))
 
     def create_job(self, body: dict[str, Any] | None = None, **kwargs: Any) -> ApiResponse:
-        return self.call("POST", "/api/v1/reports/jobs", body=body or valid_job_request(), **kwargs)
+        return self.call("POST", "/api/v1/reports/jobs", body=valid_job_request() if body is None else body, **kwargs)
 
 
 def valid_job_request(**overrides: Any) -> dict[str, Any]:

@@ -7,6 +7,7 @@ HTTP API's JWT authorizer has already turned away requests without a valid token
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterable
 from http import HTTPStatus
@@ -91,8 +92,48 @@ def describe_validation_errors(errors: Iterable[dict[str, Any]]) -> str:
     return "; ".join(dict.fromkeys(issues)) or "the request is invalid"
 
 
+class ApiResolver(APIGatewayHttpResolver):
+    """Powertools' resolver, refusing JSON array bodies.
+
+    For a model parameter Powertools takes the first element of an array body (a rule meant for
+    repeated form fields), so `[job, job]` would silently create one job and drop the other.
+    Every body this API accepts is a single JSON object.
+    """
+
+    def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        if _has_array_body(event):
+            request_id = (event.get("requestContext") or {}).get("requestId") or "unknown"
+            envelope = {
+                "error": {
+                    "code": "VALIDATION_ERROR",
+                    "message": "the request body must be a JSON object",
+                    "traceId": request_id,
+                }
+            }
+            return {
+                "statusCode": 400,
+                "headers": {"Content-Type": content_types.APPLICATION_JSON},
+                "body": json.dumps(envelope),
+                "isBase64Encoded": False,
+                "cookies": [],
+            }
+        return super().resolve(event, context)
+
+
+def _has_array_body(event: dict[str, Any]) -> bool:
+    body = event.get("body")
+    if not body:
+        return False
+    if event.get("isBase64Encoded"):
+        try:
+            body = base64.b64decode(body).decode()
+        except (ValueError, UnicodeDecodeError):
+            return False  # not JSON at all: Powertools reports it as invalid JSON
+    return body.lstrip().startswith("[")
+
+
 def create_resolver() -> APIGatewayHttpResolver:
-    app = APIGatewayHttpResolver(enable_validation=True)
+    app = ApiResolver(enable_validation=True)
 
     @app.exception_handler(ServiceError)
     def _service_error(error: ServiceError) -> Response:
