@@ -2,7 +2,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from report_export.jobs import job_service
 from report_export.models import HealthStatus
-from report_export.rest import error_responses
+from report_export.rest import error_responses, success_response
 
 router = Router()
 
@@ -16,7 +16,7 @@ def health() -> HealthStatus:
     "/api/ready",
     summary="Readiness: the table answers and the signing secret is readable",
     tags=["health"],
-    responses=error_responses(503),
+    responses={200: success_response(HealthStatus, "Ready to serve"), **error_responses(503)},
 )
 def ready() -> HealthStatus:
     job_service().check_ready()

@@ -6,11 +6,13 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from report_export.jobs import job_service
 from report_export.models import READER_ROLES, WRITER_ROLES, CreateJobRequest, Job, JobPage, JobStatus, JobType
-from report_export.rest import BEARER_AUTH, authenticate, error_responses, json_response
+from report_export.rest import BEARER_AUTH, authenticate, error_responses, json_response, success_response
 
 router = Router()
 
 JOBS = "/api/v1/reports/jobs"
+
+
 JobId = Annotated[str, Path(description="The job id (a UUIDv7)", max_length=64)]
 
 
@@ -24,7 +26,8 @@ JobId = Annotated[str, Path(description="The job id (a UUIDv7)", max_length=64)]
     tags=["jobs"],
     security=BEARER_AUTH,
     responses={
-        200: {"description": "Idempotent replay: the job created earlier with this key"},
+        201: success_response(Job, "The job, queued for generation"),
+        200: success_response(Job, "Idempotent replay: the job first created with this key"),
         **error_responses(400, 401, 403, 409, conflict="The idempotency_key was used with other parameters"),
     },
 )
@@ -42,7 +45,7 @@ def create_job(request: CreateJobRequest) -> Response[Job]:
     description="Roles: all readers. Filter by status and job_type; page with limit and next_cursor.",
     tags=["jobs"],
     security=BEARER_AUTH,
-    responses=error_responses(400, 401, 403),
+    responses={200: success_response(JobPage, "A page of jobs"), **error_responses(400, 401, 403)},
 )
 def list_jobs(
     status: Annotated[JobStatus | None, Query(description="Only jobs in this status")] = None,
@@ -60,7 +63,7 @@ def list_jobs(
     description="Roles: all readers.",
     tags=["jobs"],
     security=BEARER_AUTH,
-    responses=error_responses(400, 401, 403, 404),
+    responses={200: success_response(Job, "The job"), **error_responses(400, 401, 403, 404)},
 )
 def get_job(jobId: JobId) -> Job:
     principal = authenticate(router, READER_ROLES)
@@ -76,7 +79,8 @@ def get_job(jobId: JobId) -> Job:
     tags=["jobs"],
     security=BEARER_AUTH,
     responses={
-        202: {"description": "Cancel requested: the running job stops at its next checkpoint"},
+        200: success_response(Job, "The job, cancelled"),
+        202: success_response(Job, "Cancel requested: the running job stops at its next checkpoint"),
         **error_responses(400, 401, 403, 404, 409, conflict="The job has already finished"),
     },
 )

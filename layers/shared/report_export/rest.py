@@ -21,6 +21,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate_swagger_html
+from pydantic import BaseModel
 
 from report_export.auth import Principal, authorize
 from report_export.errors import ErrorEnvelope, ServiceError
@@ -42,6 +43,11 @@ _ERROR_DESCRIPTIONS = {
     409: "Conflict with the current state",
     503: "A dependency is not available (SERVICE_UNAVAILABLE)",
 }
+
+
+def success_response(model: type[BaseModel], description: str) -> dict[str, Any]:
+    """An OpenAPI success entry (Powertools leaves it out once a route lists any responses)."""
+    return {"description": description, "content": {content_types.APPLICATION_JSON: {"model": model}}}
 
 
 def error_responses(*statuses: int, conflict: str | None = None) -> dict[int, Any]:

@@ -1,0 +1,94 @@
+import pytest
+
+JOBS = "/api/v1/reports/jobs"
+
+
+def test_health_needs_no_token(api):
+    response = api.call("GET", "/api/health", authenticated=False)
+
+    assert (response.status, response.json) == (200, {"status": "ok"})
+
+
+def test_ready_when_table_and_secret_answer(api):
+    response = api.call("GET", "/api/ready", authenticated=False)
+
+    assert (response.status, response.json) == (200, {"status": "ready"})
+
+
+def test_not_ready_without_the_table(api, aws):
+    aws.dynamodb.delete_table(TableName=aws.table_name)
+
+    response = api.call("GET", "/api/ready", authenticated=False)
+
+    assert (response.status, response.error_code) == (503, "SERVICE_UNAVAILABLE")
+    assert "ResourceNotFound" not in response.body
+
+
+def test_not_ready_without_the_signing_secret(api, aws):
+    aws.ssm.delete_parameter(Name="/report-export/signing-secret")
+
+    response = api.call("GET", "/api/ready", authenticated=False)
+
+    assert (response.status, response.error_code) == (503, "SERVICE_UNAVAILABLE")
+
+
+def test_openapi_document_describes_every_route_with_the_error_envelope(api):
+    response = api.call("GET", "/api-docs/openapi.json", authenticated=False)
+
+    assert response.status == 200
+    document = response.json
+    assert document["openapi"].startswith("3.")
+    assert set(document["paths"]) == {"/api/health", "/api/ready", JOBS, JOBS + "/{jobId}"}
+    assert set(document["paths"][JOBS]) == {"get", "post"}
+    assert set(document["paths"][JOBS + "/{jobId}"]) == {"get", "delete"}
+    envelope = {"$ref": "#/components/schemas/ErrorEnvelope"}
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            assert "422" not in responses, (method, path)
+            successes = [entry for status, entry in responses.items() if status.startswith("2")]
+            assert successes, (method, path)
+            assert all("$ref" in entry["content"]["application/json"]["schema"] for entry in successes), (method, path)
+            for status, entry in responses.items():
+                if int(status) >= 400:
+                    assert entry["content"]["application/json"]["schema"] == envelope, (method, path, status)
+    create = document["paths"][JOBS]["post"]
+    assert {"201", "200", "400", "401", "403", "409"} <= set(create["responses"])
+    assert create["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/CreateJobRequest"
+    }
+    assert create["security"] == [{"bearerAuth": []}]
+    schemas = document["components"]["schemas"]
+    assert "HTTPValidationError" not in schemas
+    assert {"Job", "JobPage", "ErrorEnvelope", "CreateJobRequest"} <= set(schemas)
+
+
+def test_swagger_ui_renders_without_a_cdn(api):
+    response = api.call("GET", "/api-docs", authenticated=False)
+
+    assert response.status == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "SwaggerUIBundle" in response.body
+    assert "<script src=" not in response.body
+    assert "stylesheet' type='text/css' href=" not in response.body
+    assert '"/api/v1/reports/jobs"' in response.body
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), [("GET", "/api/v2/nothing"), ("PUT", JOBS), ("GET", "/"), ("PATCH", JOBS + "/x")]
+)
+def test_unknown_routes_answer_404_in_the_envelope(api, method, path):
+    response = api.call(method, path)
+
+    assert (response.status, response.error_code) == (404, "NOT_FOUND")
+    assert response.json["error"]["traceId"].startswith("req-")
+
+
+def test_an_unexpected_failure_is_500_internal_without_internals(api, aws):
+    aws.dynamodb.delete_table(TableName=aws.table_name)
+
+    response = api.create_job()
+
+    assert (response.status, response.error_code) == (500, "INTERNAL")
+    assert "ResourceNotFound" not in response.body
+    assert "Traceback" not in response.body
