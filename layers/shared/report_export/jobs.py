@@ -70,19 +70,11 @@ class JobService:
 
         created_at = now_utc()
         job = Job(
+            **request.model_dump(exclude={"tenant_id"}),
             id=str(uuid7()),
             tenant_id=principal.tenant_id,
             requested_by=principal.subject,
-            job_type=request.job_type,
-            format=request.format,
-            farm_id=request.farm_id,
-            barn_id=request.barn_id,
-            batch_id=request.batch_id,
-            start_date=request.start_date,
-            end_date=request.end_date,
-            filters=request.filters,
             status=JobStatus.QUEUED,
-            idempotency_key=request.idempotency_key,
             created_at=created_at,
             updated_at=created_at,
         )
