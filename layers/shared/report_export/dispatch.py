@@ -1,5 +1,5 @@
 """Wake-up messages to the generator queue. The job item is the source of truth; a message only
-says "look at this job", so a lost one is re-sent by the sweeper and a duplicate is harmless."""
+says "look at this job", so a duplicate is harmless and a lost one can be re-sent from the table."""
 
 from __future__ import annotations
 

@@ -90,7 +90,8 @@ class JobService:
         try:
             self._queue.wake_generator(job)
         except Exception:
-            # The job is written and stays queued; the sweeper re-sends wake-ups for queued jobs.
+            # The job is written and stays queued: the client keeps its job, and a queued job without a
+            # wake-up is what the sweeper (a later issue) re-sends; until then JobDispatchFailed counts it.
             logger.exception("Could not queue the job for generation", extra={"job_id": job.id})
             metrics.add_metric(name="JobDispatchFailed", unit="Count", value=1)
         return CreateOutcome(job, replayed=False)
