@@ -25,6 +25,8 @@ class JobType(StrEnum):
     KPI_FEEDING_EXPORT = "KPI_FEEDING_EXPORT"
     TELEMETRY_EXPORT = "TELEMETRY_EXPORT"
     WEIGHVISION_EXPORT = "WEIGHVISION_EXPORT"
+    # The periodic activity report an organisation files with its public funder (Bufdir).
+    BUFDIR_ACTIVITY_REPORT = "BUFDIR_ACTIVITY_REPORT"
 
 
 class ExportFormat(StrEnum):
