@@ -11,6 +11,10 @@ SEED_COLUMNS = {
     "end_date", "filters", "status", "progress_pct", "file_path", "file_name", "mime_type", "size_bytes", "sha256",
     "expires_at", "error_code", "error_message", "idempotency_key", "created_at", "updated_at",
 }  # fmt: skip
+DESIGN_ADDITIONS = {
+    "compression", "row_count", "cancel_requested", "phase", "rows_written", "started_at", "notification_sent_at",
+    "manifest",
+}  # fmt: skip
 
 
 def test_create_answers_201_with_the_whole_queued_job_and_wakes_the_generator(api, aws):
@@ -18,7 +22,7 @@ def test_create_answers_201_with_the_whole_queued_job_and_wakes_the_generator(ap
 
     assert response.status == 201
     job = response.json
-    assert set(job) == SEED_COLUMNS | {"row_count", "cancel_requested"}
+    assert set(job) == SEED_COLUMNS | DESIGN_ADDITIONS
     assert uuid.UUID(job["id"]).version == 7
     assert response.headers["location"] == f"{JOBS}/{job['id']}"
     assert job | {"id": None, "created_at": None, "updated_at": None} == {
@@ -27,6 +31,7 @@ def test_create_answers_201_with_the_whole_queued_job_and_wakes_the_generator(ap
         "requested_by": "user-123",
         "job_type": "FEED_INTAKE_EXPORT",
         "format": "csv",
+        "compression": None,
         "farm_id": "018f1a84-bb0e-7d3f-b2e4-9e8b5f8e0002",
         "barn_id": None,
         "batch_id": None,
@@ -46,6 +51,11 @@ def test_create_answers_201_with_the_whole_queued_job_and_wakes_the_generator(ap
         "error_message": None,
         "idempotency_key": "export-jan-2025",
         "cancel_requested": False,
+        "phase": None,
+        "rows_written": None,
+        "started_at": None,
+        "notification_sent_at": None,
+        "manifest": None,
         "created_at": None,
         "updated_at": None,
     }

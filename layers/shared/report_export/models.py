@@ -29,6 +29,10 @@ class JobType(StrEnum):
     BUFDIR_ACTIVITY_REPORT = "BUFDIR_ACTIVITY_REPORT"
 
 
+class Compression(StrEnum):
+    GZIP = "gzip"
+
+
 class ExportFormat(StrEnum):
     CSV = "csv"
     JSON = "json"  # NDJSON output, as in the seed contract
@@ -108,6 +112,7 @@ class CreateJobRequest(BaseModel):
 
     job_type: JobType
     format: ExportFormat = ExportFormat.CSV
+    compression: Compression | None = Field(None, description="gzip stores the file compressed (name ends in .gz)")
     farm_id: ScopeId | None = None
     barn_id: ScopeId | None = None
     batch_id: ScopeId | None = None
@@ -165,6 +170,7 @@ class Job(BaseModel):
     requested_by: str
     job_type: JobType
     format: ExportFormat
+    compression: Compression | None = None
     farm_id: str | None = None
     barn_id: str | None = None
     batch_id: str | None = None
@@ -185,6 +191,13 @@ class Job(BaseModel):
     idempotency_key: str | None = None
     cancel_requested: bool = Field(
         False, description="A cancel was asked for while running; the generator stops at its next checkpoint."
+    )
+    phase: str | None = Field(None, description="While running: fetching, then storing")
+    rows_written: int | None = Field(None, description="Rows written so far (while running) or in all (when done)")
+    started_at: Timestamp | None = None
+    notification_sent_at: Timestamp | None = None
+    manifest: dict[str, Any] | None = Field(
+        None, description="What a re-export needs to reproduce and verify this file: parameters, definition, output"
     )
     created_at: Timestamp
     updated_at: Timestamp

@@ -26,7 +26,16 @@ _deserializer = TypeDeserializer()
 BY_STATUS_INDEX = "ByStatus"
 BY_TYPE_INDEX = "ByType"
 _KEY_ATTRIBUTES = ("PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK")
-_INTERNAL_ATTRIBUTES = (*_KEY_ATTRIBUTES, "version", "params_hash", "filters_json", "ttl")
+_INTERNAL_ATTRIBUTES = (
+    *_KEY_ATTRIBUTES,
+    "version",
+    "params_hash",
+    "filters_json",
+    "manifest_json",
+    "ttl",
+    "attempt",
+    "lease_expires_at",
+)
 # How many items one Query reads when a filter may drop some: enough that a sparse filter
 # does not cost a round trip per item, small enough to keep one response well under 1 MB.
 _FILTERED_QUERY_PAGE = 200
@@ -46,12 +55,84 @@ class IdempotencyKeyTaken(Exception):
 class StoredJob:
     job: Job
     version: int
+    attempt: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class IdempotencyRecord:
     job_id: str
     params_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class JobUpdate:
+    """One conditional UpdateItem on a job item, in the form DynamoDB (and a state machine task) takes."""
+
+    key: dict[str, Any]
+    update_expression: str
+    condition_expression: str
+    names: dict[str, str]
+    values: dict[str, Any]
+
+    def as_task_input(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "update_expression": self.update_expression,
+            "condition_expression": self.condition_expression,
+            "names": self.names,
+            "values": self.values,
+        }
+
+
+def job_update(
+    tenant_id: str,
+    job_id: str,
+    changes: dict[str, Any],
+    *,
+    condition: str,
+    condition_names: dict[str, str],
+    condition_values: dict[str, Any],
+    remove: tuple[str, ...] = (),
+    increments: tuple[str, ...] = (),
+) -> JobUpdate:
+    """Build a conditional update that also bumps the version (optimistic locking).
+
+    A status change moves the job between ByStatus index partitions in the same write.
+    """
+    values: dict[str, Any] = dict(changes)
+    if "status" in values:
+        values["status"] = JobStatus(values["status"]).value
+        values["GSI1PK"] = _status_pk(tenant_id, JobStatus(values["status"]))
+    names = {f"#a{index}": name for index, name in enumerate(values)}
+    placeholders: dict[str, Any] = {f":v{index}": value for index, value in enumerate(values.values())}
+    assignments = [f"#a{index} = :v{index}" for index in range(len(values))]
+    for index, name in enumerate((*increments, "version")):
+        names[f"#i{index}"] = name
+        assignments.append(f"#i{index} = if_not_exists(#i{index}, :zero) + :one")
+    expression = "SET " + ", ".join(assignments)
+    if remove:
+        names.update({f"#r{index}": name for index, name in enumerate(remove)})
+        expression += " REMOVE " + ", ".join(f"#r{index}" for index in range(len(remove)))
+    return JobUpdate(
+        key=_serialize({"PK": _tenant_pk(tenant_id), "SK": _job_sk(job_id)}),
+        update_expression=expression,
+        condition_expression=condition,
+        names={**names, **condition_names},
+        values=_serialize({**placeholders, ":zero": 0, ":one": 1, **condition_values}),
+    )
+
+
+def attempt_update(current: StoredJob, changes: dict[str, Any], *, remove: tuple[str, ...] = ()) -> JobUpdate:
+    """An update that applies only while the job is running under the attempt that read it."""
+    return job_update(
+        current.job.tenant_id,
+        current.job.id,
+        changes,
+        condition="#status = :running AND #attempt = :attempt",
+        condition_names={"#status": "status", "#attempt": "attempt"},
+        condition_values={":running": JobStatus.RUNNING.value, ":attempt": current.attempt},
+        remove=remove,
+    )
 
 
 def _tenant_pk(tenant_id: str) -> str:
@@ -100,14 +181,18 @@ def _job_item(job: Job, *, version: int, params_hash: str) -> dict[str, Any]:
 def _stored_job(raw_item: dict[str, Any]) -> StoredJob:
     item = _deserialize(raw_item)
     version = int(item["version"])
+    attempt = int(item.get("attempt", 0))
     filters_json = item.get("filters_json")
+    manifest_json = item.get("manifest_json")
     attributes = {name: value for name, value in item.items() if name not in _INTERNAL_ATTRIBUTES}
     if filters_json is not None:
         attributes["filters"] = json.loads(filters_json)
+    if manifest_json is not None:
+        attributes["manifest"] = json.loads(manifest_json)
     for name, value in attributes.items():
         if isinstance(value, Decimal):
             attributes[name] = int(value)  # every number a job item holds is whole
-    return StoredJob(job=Job.model_validate(attributes), version=version)
+    return StoredJob(job=Job.model_validate(attributes), version=version, attempt=attempt)
 
 
 def _is_condition_failure(error: ClientError) -> bool:
@@ -191,37 +276,63 @@ class JobStore:
     ) -> StoredJob:
         """Apply changes if the job still has the version and status it was read with.
 
-        A status change moves the job between ByStatus index partitions in the same write.
         Raises StaleWrite when another writer got there first.
         """
-        job = current.job
-        values: dict[str, Any] = dict(changes)
-        if "status" in values:
-            values["status"] = JobStatus(values["status"]).value
-            values["GSI1PK"] = _status_pk(job.tenant_id, JobStatus(values["status"]))
-        names = {f"#a{index}": name for index, name in enumerate(values)}
-        placeholders = {f":v{index}": value for index, value in enumerate(values.values())}
-        assignments = [f"#a{index} = :v{index}" for index in range(len(values))]
+        return self._apply(
+            job_update(
+                current.job.tenant_id,
+                current.job.id,
+                changes,
+                condition="#version = :expected_version AND #status = :expected_status",
+                condition_names={"#status": "status", "#version": "version"},
+                condition_values={":expected_version": current.version, ":expected_status": expected_status.value},
+            )
+        )
+
+    def claim_job(self, tenant_id: str, job_id: str, *, now: str, lease_until: str) -> StoredJob | None:
+        """queued → running for a new attempt; also takes over a running job whose lease ran out
+        (its worker died). None when there is nothing to do: cancelled, finished or being worked on."""
+        try:
+            return self._apply(
+                job_update(
+                    tenant_id,
+                    job_id,
+                    {
+                        "status": JobStatus.RUNNING,
+                        "phase": "fetching",
+                        "progress_pct": 0,
+                        "rows_written": 0,
+                        "lease_expires_at": lease_until,
+                        "started_at": now,
+                        "updated_at": now,
+                    },
+                    condition="#status = :queued OR (#status = :running AND lease_expires_at < :now)",
+                    condition_names={"#status": "status"},
+                    condition_values={":queued": "queued", ":running": "running", ":now": now},
+                    increments=("attempt",),
+                )
+            )
+        except StaleWrite:
+            return None
+
+    def update_attempt(self, current: StoredJob, changes: dict[str, Any], *, remove: tuple[str, ...] = ()) -> StoredJob:
+        """Change a running job only while this attempt still owns it (StaleWrite otherwise)."""
+        return self._apply(attempt_update(current, changes, remove=remove))
+
+    def _apply(self, update: JobUpdate) -> StoredJob:
         try:
             response = self._client.update_item(
                 TableName=self._table,
-                Key=_serialize({"PK": _tenant_pk(job.tenant_id), "SK": _job_sk(job.id)}),
-                UpdateExpression="SET " + ", ".join([*assignments, "#version = #version + :one"]),
-                ConditionExpression="#version = :expected_version AND #status = :expected_status",
-                ExpressionAttributeNames={**names, "#version": "version", "#status": "status"},
-                ExpressionAttributeValues=_serialize(
-                    {
-                        **placeholders,
-                        ":one": 1,
-                        ":expected_version": current.version,
-                        ":expected_status": expected_status.value,
-                    }
-                ),
+                Key=update.key,
+                UpdateExpression=update.update_expression,
+                ConditionExpression=update.condition_expression,
+                ExpressionAttributeNames=update.names,
+                ExpressionAttributeValues=update.values,
                 ReturnValues="ALL_NEW",
             )
         except ClientError as error:
             if _is_condition_failure(error):
-                raise StaleWrite(job.id) from None
+                raise StaleWrite(update.key["SK"]["S"]) from None
             raise
         return _stored_job(response["Attributes"])
 
