@@ -1,0 +1,126 @@
+"""Create the report-result state machine in moto from statemachine/report_result.asl.json itself,
+with its ${Name} placeholders filled in the way SAM's DefinitionSubstitutions fills them."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from support.template import load_template
+
+DEFINITION_PATH = Path(__file__).resolve().parents[2] / "statemachine" / "report_result.asl.json"
+STATE_MACHINE_LOGICAL_ID = "ReportResultStateMachine"
+STATE_MACHINE_NAME = "report-result"
+
+_PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
+
+
+def definition_placeholders() -> set[str]:
+    return set(_PLACEHOLDER.findall(DEFINITION_PATH.read_text(encoding="utf-8")))
+
+
+def template_substitution_names() -> set[str] | None:
+    """The DefinitionSubstitutions names template.yaml gives the state machine; None while it has none."""
+    resource = load_template().get("Resources", {}).get(STATE_MACHINE_LOGICAL_ID)
+    if resource is None:
+        return None
+    return set(resource.get("Properties", {}).get("DefinitionSubstitutions", {}))
+
+
+def task_resources() -> list[str]:
+    """The Resource of every Task state in the definition."""
+    definition = json.loads(DEFINITION_PATH.read_text(encoding="utf-8"))
+    return [state["Resource"] for state in definition["States"].values() if state["Type"] == "Task"]
+
+
+def required_iam_actions() -> set[str]:
+    """The IAM action each integration calls: arn:aws:states:::dynamodb:updateItem -> dynamodb:UpdateItem,
+    arn:aws:states:::aws-sdk:s3:deleteObject -> s3:DeleteObject."""
+    actions = set()
+    for resource in task_resources():
+        parts = resource.removeprefix("arn:aws:states:::").split(":")
+        if parts[0] == "aws-sdk":
+            parts = parts[1:]
+        service, api_action = parts[0], parts[1].split(".")[0]
+        actions.add(f"{service}:{api_action[0].upper()}{api_action[1:]}")
+    return actions
+
+
+# What the SAM policy templates the state machine may use grant, as far as this machine cares.
+_SAM_POLICY_TEMPLATE_ACTIONS = {
+    "SNSPublishMessagePolicy": {"sns:Publish"},
+    "EventBridgePutEventsPolicy": {"events:PutEvents"},
+    "DynamoDBReadPolicy": {"dynamodb:GetItem"},
+    "DynamoDBCrudPolicy": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
+    "S3CrudPolicy": {"s3:DeleteObject"},
+}
+
+
+def template_granted_actions() -> set[str] | None:
+    """Actions the template's Policies grant the state machine (statements and known SAM templates)."""
+    resource = load_template().get("Resources", {}).get(STATE_MACHINE_LOGICAL_ID)
+    if resource is None:
+        return None
+    granted: set[str] = set()
+    for policy in resource.get("Properties", {}).get("Policies", []):
+        if not isinstance(policy, dict):
+            continue
+        for name, body in policy.items():
+            if name == "Statement":
+                for statement in body:
+                    if statement.get("Effect") == "Allow":
+                        action = statement.get("Action", [])
+                        granted.update([action] if isinstance(action, str) else action)
+            else:
+                granted.update(_SAM_POLICY_TEMPLATE_ACTIONS.get(name, set()))
+    return granted
+
+
+def render_definition(substitutions: dict[str, str]) -> str:
+    text = DEFINITION_PATH.read_text(encoding="utf-8")
+    missing = definition_placeholders() - set(substitutions)
+    if missing:
+        raise ValueError(f"no substitution for {sorted(missing)} in {DEFINITION_PATH.name}")
+    rendered = _PLACEHOLDER.sub(lambda match: substitutions[match.group(1)], text)
+    left = _PLACEHOLDER.findall(rendered)
+    if left:  # a substituted value that itself looks like a placeholder
+        raise ValueError(f"placeholders left after substitution: {sorted(set(left))}")
+    return rendered
+
+
+def create_report_state_machine(
+    sfn_client: Any,
+    *,
+    substitutions: dict[str, str],
+    role_arn: str = "arn:aws:iam::123456789012:role/report-result",
+) -> str:
+    """Create the state machine from the real ASL file and return its ARN.
+
+    When template.yaml declares the state machine, its DefinitionSubstitutions must name exactly
+    the placeholders the ASL file uses, so a renamed substitution fails here rather than in a deploy.
+    """
+    template_names = template_substitution_names()
+    if template_names is not None and template_names != definition_placeholders():
+        raise ValueError(
+            f"{STATE_MACHINE_LOGICAL_ID} DefinitionSubstitutions {sorted(template_names)} "
+            f"do not match the placeholders in {DEFINITION_PATH.name} {sorted(definition_placeholders())}"
+        )
+    response = sfn_client.create_state_machine(
+        name=STATE_MACHINE_NAME, definition=render_definition(substitutions), roleArn=role_arn, type="STANDARD"
+    )
+    return response["stateMachineArn"]
+
+
+def wait_for_execution(sfn_client: Any, execution_arn: str, timeout_s: float = 30) -> dict[str, Any]:
+    """describe_execution once the execution has left RUNNING; TimeoutError if it does not in time."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        execution = sfn_client.describe_execution(executionArn=execution_arn)
+        if execution["status"] != "RUNNING":
+            return execution
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"execution {execution_arn} still RUNNING after {timeout_s} s")
+        time.sleep(0.05)
