@@ -29,6 +29,14 @@ os.environ.update(
         "TENANT_CLAIM": "tenant_id",
         "ROLES_CLAIM": "roles",
         "MAX_PERIOD_DAYS": "366",
+        "REPORTS_BUCKET": "report-export-reports",
+        "PUBLIC_API_URL": "https://api.example.test",
+        "INTERNAL_SERVICE_TOKEN_PARAMETER": "/report-export/internal-service-token",
+        "STATE_MACHINE_ARN": "set-by-the-aws-fixture",
+        "PROGRESS_INTERVAL_SEC": "0",
+        "MAX_RECEIVE_COUNT": "3",
+        "UPSTREAM_MAX_ATTEMPTS": "3",
+        "UPSTREAM_BACKOFF_BASE_SEC": "0.01",
     }
 )
 
@@ -37,12 +45,15 @@ import pytest  # noqa: E402
 from moto import mock_aws  # noqa: E402
 from moto.core.botocore_stubber import BotocoreStubber  # noqa: E402
 
-from report_export import clients, signing  # noqa: E402
+from report_export import clients, generation, signing  # noqa: E402
+from report_export.downloads import download_service  # noqa: E402
 from report_export.jobs import job_service  # noqa: E402
 from report_export.settings import get_settings  # noqa: E402
 
 from support.events import claims_for, http_event  # noqa: E402
+from support.state_machine import create_report_state_machine, wait_for_execution  # noqa: E402
 from support.template import create_queue_with_dead_letter_queue, create_table  # noqa: E402
+from support.upstream import SampleUpstream  # noqa: E402
 
 
 def _forget_cold_start_state() -> None:
@@ -50,6 +61,8 @@ def _forget_cold_start_state() -> None:
     clients.reset()
     signing.reset()
     job_service.cache_clear()
+    download_service.cache_clear()
+    generation.reset()
 
 
 @dataclass
@@ -57,19 +70,40 @@ class Aws:
     dynamodb: Any
     sqs: Any
     ssm: Any
+    s3: Any
+    sfn: Any
     table_name: str
     queue_url: str
     dead_letter_queue_url: str
+    bucket: str
+    state_machine_arn: str
+    notifications_queue_url: str
+    events_queue_url: str
 
     def queued_messages(self) -> list[dict[str, Any]]:
         """Every message now visible on the generation queue (left there, invisible for a moment)."""
-        bodies = []
+        return [json.loads(message["Body"]) for message in self.receive_all(self.queue_url)]
+
+    def receive_all(self, queue_url: str, visibility_timeout: int = 30) -> list[dict[str, Any]]:
+        messages = []
         while True:
-            batch = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=30)
-            messages = batch.get("Messages", [])
-            if not messages:
-                return bodies
-            bodies.extend(json.loads(message["Body"]) for message in messages)
+            batch = self.sqs.receive_message(
+                QueueUrl=queue_url,
+                MaxNumberOfMessages=10,
+                VisibilityTimeout=visibility_timeout,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            )
+            if not batch.get("Messages"):
+                return messages
+            messages.extend(batch["Messages"])
+
+    def notifications(self) -> list[dict[str, Any]]:
+        """SNS notifications as a subscriber receives them (the SNS envelope, parsed)."""
+        return [json.loads(message["Body"]) for message in self.receive_all(self.notifications_queue_url)]
+
+    def events(self) -> list[dict[str, Any]]:
+        return [json.loads(message["Body"]) for message in self.receive_all(self.events_queue_url)]
 
     def job_items(self, tenant: str) -> list[dict[str, Any]]:
         response = self.dynamodb.query(
@@ -79,22 +113,81 @@ class Aws:
         )
         return response["Items"]
 
+    def wait_for_executions(self) -> list[dict[str, Any]]:
+        executions = self.sfn.list_executions(stateMachineArn=self.state_machine_arn)["executions"]
+        return [wait_for_execution(self.sfn, execution["executionArn"]) for execution in executions]
+
+
+@pytest.fixture(scope="session")
+def upstream() -> Iterator[SampleUpstream]:
+    server = SampleUpstream().start()
+    yield server
+    server.stop()
+
+
+def _observe_topic_and_bus(sqs: Any, sns: Any, events: Any, topic_arn: str) -> tuple[str, str]:
+    """Queues that receive what the state machine publishes, so tests can read it as subscribers do."""
+    notifications_url = sqs.create_queue(QueueName="observed-notifications")["QueueUrl"]
+    notifications_arn = sqs.get_queue_attributes(QueueUrl=notifications_url, AttributeNames=["QueueArn"])
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=notifications_arn["Attributes"]["QueueArn"])
+    events_url = sqs.create_queue(QueueName="observed-events")["QueueUrl"]
+    events_arn = sqs.get_queue_attributes(QueueUrl=events_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="observe-report-events", EventPattern=json.dumps({"source": ["report-export"]}))
+    events.put_targets(Rule="observe-report-events", Targets=[{"Id": "observed", "Arn": events_arn}])
+    return notifications_url, events_url
+
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
-    with mock_aws():
+def aws(monkeypatch: pytest.MonkeyPatch, upstream: SampleUpstream) -> Iterator[Aws]:
+    upstream.reset()
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         dynamodb = boto3.client("dynamodb")
         sqs = boto3.client("sqs")
         ssm = boto3.client("ssm")
+        s3 = boto3.client("s3")
+        sfn = boto3.client("stepfunctions")
+        sns = boto3.client("sns")
         table_name = os.environ["TABLE_NAME"]
+        bucket = os.environ["REPORTS_BUCKET"]
         create_table(dynamodb, "JobsTable", table_name)
-        queue_url, dlq_url = create_queue_with_dead_letter_queue(sqs, "GenerateQueue", "report-generate", 5)
+        queue_url, dlq_url = create_queue_with_dead_letter_queue(sqs, "GenerateQueue", "report-generate", 3)
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        topic_arn = sns.create_topic(Name="report-export")["TopicArn"]
+        notifications_url, events_url = _observe_topic_and_bus(sqs, sns, boto3.client("events"), topic_arn)
+        state_machine_arn = create_report_state_machine(
+            sfn,
+            substitutions={
+                "JobsTableName": table_name,
+                "ReportsBucketName": bucket,
+                "ReportTopicArn": topic_arn,
+                "EventBusName": "default",
+            },
+        )
         ssm.put_parameter(
             Name=os.environ["SIGNING_SECRET_PARAMETER"], Type="SecureString", Value=f"test-secret-{uuid.uuid4()}"
         )
+        ssm.put_parameter(
+            Name=os.environ["INTERNAL_SERVICE_TOKEN_PARAMETER"], Type="SecureString", Value="upstream-service-token"
+        )
         monkeypatch.setenv("GENERATE_QUEUE_URL", queue_url)
+        monkeypatch.setenv("STATE_MACHINE_ARN", state_machine_arn)
+        for service in ("FEED", "TELEMETRY", "WEIGHVISION", "ACTIVITY"):
+            monkeypatch.setenv(f"{service}_SERVICE_URL", upstream.url)
         _forget_cold_start_state()
-        yield Aws(dynamodb, sqs, ssm, table_name, queue_url, dlq_url)
+        yield Aws(
+            dynamodb,
+            sqs,
+            ssm,
+            s3,
+            sfn,
+            table_name,
+            queue_url,
+            dlq_url,
+            bucket,
+            state_machine_arn,
+            notifications_url,
+            events_url,
+        )
     _forget_cold_start_state()
 
 

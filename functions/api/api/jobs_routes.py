@@ -4,6 +4,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
+from report_export.downloads import DownloadLink, download_service
 from report_export.jobs import job_service
 from report_export.models import READER_ROLES, WRITER_ROLES, CreateJobRequest, Job, JobPage, JobStatus, JobType
 from report_export.rest import BEARER_AUTH, authenticate, error_responses, json_response, success_response
@@ -88,3 +89,39 @@ def cancel_job(jobId: JobId) -> Response[Job]:
     principal = authenticate(router, WRITER_ROLES)
     outcome = job_service().cancel_job(principal, jobId)
     return json_response(200 if outcome.completed else 202, outcome.job)
+
+
+@router.get(
+    f"{JOBS}/<jobId>/download",
+    summary="Get a short-lived download URL for a finished report",
+    description="Roles: all readers. Each call mints a fresh presigned URL (TTL REPORT_DOWNLOAD_TTL_SEC) and is "
+    "logged as an audit event.",
+    tags=["downloads"],
+    security=BEARER_AUTH,
+    responses={
+        200: success_response(DownloadLink, "A presigned URL and when it stops working"),
+        **error_responses(400, 401, 403, 404, 409, 410, conflict="The report is not ready (REPORT_NOT_READY)"),
+    },
+)
+def download_job(jobId: JobId) -> DownloadLink:
+    principal = authenticate(router, READER_ROLES)
+    return download_service().download_link(principal, jobId)
+
+
+@router.get(
+    f"{JOBS}/<jobId>/file",
+    summary="Follow a signed download link",
+    description="No bearer token: the signed token names the job, its tenant and an expiry. Answers 302 to a "
+    "fresh presigned URL, so the link outlives presigned URLs (e.g. in e-mails).",
+    tags=["downloads"],
+    responses={
+        302: {"description": "Redirect to a fresh presigned URL"},
+        **error_responses(400, 401, 403, 404, 409, 410, conflict="The report is not ready (REPORT_NOT_READY)"),
+    },
+)
+def download_file_by_link(
+    jobId: JobId,
+    token: Annotated[str, Query(min_length=1, max_length=1024, description="The signed token from the link")],
+) -> Response[str]:
+    location = download_service().redirect_for_link(jobId, token)
+    return Response(status_code=302, headers={"Location": location}, body="")

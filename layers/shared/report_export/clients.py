@@ -26,7 +26,18 @@ def ssm():
     return boto3.client("ssm", config=_CONFIG)
 
 
+@cache
+def s3():
+    # SigV4 everywhere: presigned URLs in every region, and the only kind KMS-encrypted objects accept.
+    return boto3.client("s3", config=_CONFIG.merge(Config(signature_version="s3v4")))
+
+
+@cache
+def stepfunctions():
+    return boto3.client("stepfunctions", config=_CONFIG)
+
+
 def reset() -> None:
     """Forget the clients (tests start each case against a fresh emulated account)."""
-    for factory in (dynamodb, sqs, ssm):
+    for factory in (dynamodb, sqs, ssm, s3, stepfunctions):
         factory.cache_clear()

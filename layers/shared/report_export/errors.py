@@ -56,6 +56,21 @@ class ConcurrentUpdate(ServiceError):
     code = "CONCURRENT_UPDATE"
 
 
+class ReportNotReady(ServiceError):
+    status = 409
+    code = "REPORT_NOT_READY"
+
+
+class ReportExpired(ServiceError):
+    status = 410
+    code = "REPORT_EXPIRED"
+
+
+class ReportFileGone(ServiceError):
+    status = 410
+    code = "REPORT_FILE_GONE"
+
+
 class ServiceUnavailable(ServiceError):
     status = 503
     code = "SERVICE_UNAVAILABLE"

@@ -110,11 +110,18 @@ class JobService:
     def get_job(self, principal: Principal, job_id: str) -> Job:
         return self._load(principal, job_id).job
 
+    def get_job_of_tenant(self, tenant_id: str, job_id: str) -> Job:
+        """For callers whose tenant comes from a signed link rather than a token."""
+        return self._load_for_tenant(tenant_id, job_id).job
+
     def _load(self, principal: Principal, job_id: str, *, consistent: bool = False) -> StoredJob:
+        return self._load_for_tenant(principal.tenant_id, job_id, consistent=consistent)
+
+    def _load_for_tenant(self, tenant_id: str, job_id: str, *, consistent: bool = False) -> StoredJob:
         # Another tenant's job, a malformed id and a missing job all look the same from outside.
         stored = None
         if _JOB_ID_RE.match(job_id):
-            stored = self._store.get_job(principal.tenant_id, job_id, consistent=consistent)
+            stored = self._store.get_job(tenant_id, job_id, consistent=consistent)
         if stored is None:
             raise NotFound("Job not found")
         logger.append_keys(job_id=job_id)

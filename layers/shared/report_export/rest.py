@@ -41,6 +41,7 @@ _ERROR_DESCRIPTIONS = {
     403: "The caller's role does not allow this (FORBIDDEN)",
     404: "No such resource for this tenant (NOT_FOUND)",
     409: "Conflict with the current state",
+    410: "The report file has expired or no longer exists; re-export it (REPORT_EXPIRED, REPORT_FILE_GONE)",
     503: "A dependency is not available (SERVICE_UNAVAILABLE)",
 }
 

@@ -19,6 +19,39 @@ class Settings(BaseModel):
     roles_claim: str = Field("roles", alias="ROLES_CLAIM", min_length=1)
     max_period_days: int = Field(366, alias="MAX_PERIOD_DAYS", ge=1, le=3660)
 
+    reports_bucket: str = Field("", alias="REPORTS_BUCKET")
+    # Presigned URLs are minted on every request and kept short (REPORT_DOWNLOAD_TTL_SEC, as in the seed).
+    download_ttl_seconds: int = Field(900, alias="REPORT_DOWNLOAD_TTL_SEC", ge=60, le=43200)
+    # The signed file?token= link in e-mails outlives presigned URLs; it still ends.
+    link_ttl_seconds: int = Field(7 * 86400, alias="REPORT_LINK_TTL_SEC", ge=300, le=90 * 86400)
+    retention_days: int = Field(90, alias="REPORT_RETENTION_DAYS", ge=1, le=3650)
+    public_api_url: str = Field("", alias="PUBLIC_API_URL")
+
+    state_machine_arn: str = Field("", alias="STATE_MACHINE_ARN")
+    max_receive_count: int = Field(5, alias="MAX_RECEIVE_COUNT", ge=1)
+    # Longer than the generator's timeout, so a live attempt is never taken over.
+    lease_seconds: int = Field(960, alias="JOB_LEASE_SEC", ge=30)
+    progress_interval_seconds: float = Field(2.0, alias="PROGRESS_INTERVAL_SEC", ge=0)
+    service_token_parameter: str = Field("", alias="INTERNAL_SERVICE_TOKEN_PARAMETER")
+    upstream_max_attempts: int = Field(6, alias="UPSTREAM_MAX_ATTEMPTS", ge=1, le=20)
+    upstream_backoff_base_seconds: float = Field(0.5, alias="UPSTREAM_BACKOFF_BASE_SEC", ge=0)
+    upstream_max_wait_seconds: float = Field(45.0, alias="UPSTREAM_MAX_WAIT_SEC", ge=0)
+    feed_service_url: str = Field("", alias="FEED_SERVICE_URL")
+    telemetry_service_url: str = Field("", alias="TELEMETRY_SERVICE_URL")
+    weighvision_service_url: str = Field("", alias="WEIGHVISION_SERVICE_URL")
+    activity_service_url: str = Field("", alias="ACTIVITY_SERVICE_URL")
+
+    @property
+    def upstream_urls(self) -> dict[str, str]:
+        """Base URL per upstream service, as the report definitions name them."""
+        urls = {
+            "feed": self.feed_service_url,
+            "telemetry": self.telemetry_service_url,
+            "weighvision": self.weighvision_service_url,
+            "activity": self.activity_service_url,
+        }
+        return {service: url for service, url in urls.items() if url}
+
 
 @cache
 def get_settings() -> Settings:

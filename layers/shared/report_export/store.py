@@ -114,7 +114,7 @@ def job_update(
         names.update({f"#r{index}": name for index, name in enumerate(remove)})
         expression += " REMOVE " + ", ".join(f"#r{index}" for index in range(len(remove)))
     return JobUpdate(
-        key=_serialize({"PK": _tenant_pk(tenant_id), "SK": _job_sk(job_id)}),
+        key=job_key(tenant_id, job_id),
         update_expression=expression,
         condition_expression=condition,
         names={**names, **condition_names},
@@ -133,6 +133,11 @@ def attempt_update(current: StoredJob, changes: dict[str, Any], *, remove: tuple
         condition_values={":running": JobStatus.RUNNING.value, ":attempt": current.attempt},
         remove=remove,
     )
+
+
+def job_key(tenant_id: str, job_id: str) -> dict[str, Any]:
+    """The job item's key, typed as DynamoDB takes it."""
+    return _serialize({"PK": _tenant_pk(tenant_id), "SK": _job_sk(job_id)})
 
 
 def _tenant_pk(tenant_id: str) -> str:

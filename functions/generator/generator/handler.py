@@ -1,0 +1,32 @@
+"""Generator Lambda: SQS wake-ups in, report files out. One bad job never fails the batch."""
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import Json
+
+from report_export.generation import generator
+from report_export.models import GenerateJobMessage
+from report_export.observability import logger, metrics, tracer
+
+
+class GenerateRecord(SqsRecordModel):
+    body: Json[GenerateJobMessage]  # a body that is not a wake-up fails the record: retried, then dead-lettered
+
+
+processor = BatchProcessor(event_type=EventType.SQS, model=GenerateRecord)
+
+
+@tracer.capture_method
+def generate_report(record: GenerateRecord) -> None:
+    try:
+        generator().generate(record.body, receive_count=int(record.attributes.ApproximateReceiveCount))
+    finally:
+        logger.remove_keys(["tenant_id", "job_id", "attempt"])
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return process_partial_response(event=event, record_handler=generate_report, processor=processor, context=context)

@@ -1,0 +1,89 @@
+"""Download URLs: minted fresh on every request, short-lived, and each one an audit event."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, Field
+
+from report_export import clients
+from report_export.auth import Principal
+from report_export.errors import ReportExpired, ReportFileGone, ReportNotReady
+from report_export.generation import DOWNLOAD_TOKEN_PURPOSE
+from report_export.jobs import job_service
+from report_export.models import Job, JobStatus, Timestamp, now_utc
+from report_export.observability import logger, metrics
+from report_export.settings import Settings, get_settings
+from report_export.signing import Signer
+from report_export.storage import presigned_download_url
+from report_export.tokens import DownloadTokens
+
+
+class DownloadLink(BaseModel):
+    download_url: str = Field(description="A presigned URL; fetch it before expires_at")
+    expires_at: Timestamp
+
+
+@dataclass(frozen=True, slots=True)
+class _Presigned:
+    url: str
+    expires_at: datetime
+
+
+class DownloadService:
+    def __init__(self, settings: Settings, s3: Any, tokens: DownloadTokens) -> None:
+        self._settings = settings
+        self._s3 = s3
+        self._tokens = tokens
+
+    def download_link(self, principal: Principal, job_id: str) -> DownloadLink:
+        job = job_service().get_job(principal, job_id)
+        presigned = self._presign(job)
+        self._audit(job, issued_to=principal.subject, via="api")
+        return DownloadLink(download_url=presigned.url, expires_at=presigned.expires_at)
+
+    def redirect_for_link(self, job_id: str, token: str) -> str:
+        grant = self._tokens.verify(token, job_id=job_id, now=now_utc())
+        job = job_service().get_job_of_tenant(grant.tenant_id, job_id)
+        presigned = self._presign(job)
+        self._audit(job, issued_to="signed-link", via="link")
+        return presigned.url
+
+    def _presign(self, job: Job) -> _Presigned:
+        if job.status is not JobStatus.SUCCEEDED or not job.file_path or not job.file_name:
+            raise ReportNotReady(f"Report is not ready (the job is {job.status.value})")
+        now = now_utc()
+        if job.expires_at is not None and job.expires_at <= now:
+            raise ReportExpired("The report file has expired; re-export the report to get it again")
+        try:
+            self._s3.head_object(Bucket=self._settings.reports_bucket, Key=job.file_path)
+        except ClientError as error:
+            if error.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+                raise ReportFileGone("The report file no longer exists; re-export the report") from None
+            raise
+        ttl = self._settings.download_ttl_seconds
+        url = presigned_download_url(
+            self._s3, bucket=self._settings.reports_bucket, key=job.file_path, file_name=job.file_name, ttl_seconds=ttl
+        )
+        return _Presigned(url=url, expires_at=now + timedelta(seconds=ttl))
+
+    def _audit(self, job: Job, *, issued_to: str, via: str) -> None:
+        logger.info(
+            "Download URL issued",
+            extra={"audit": "download_url_issued", "job_id": job.id, "issued_to": issued_to, "via": via},
+        )
+        metrics.add_metric(name="DownloadUrlsIssued", unit="Count", value=1)
+
+
+@cache
+def download_service() -> DownloadService:
+    settings = get_settings()
+    return DownloadService(
+        settings,
+        clients.s3(),
+        DownloadTokens(Signer(settings.signing_secret_parameter, purpose=DOWNLOAD_TOKEN_PURPOSE)),
+    )
