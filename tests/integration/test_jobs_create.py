@@ -73,7 +73,7 @@ def test_job_ids_are_time_ordered(api):
 
 
 def test_filters_keep_their_types(api):
-    filters = {"source": "MANUAL", "min_weight": 1.25, "limit": 3, "include_test": False, "houses": ["h1", "h2"]}
+    filters = {"source": "MANUAL", "min_weight": 1.25, "top": 3, "include_test": False, "houses": ["h1", "h2"]}
 
     created = api.create_job(valid_job_request(filters=filters)).json
 

@@ -130,7 +130,7 @@ def test_a_tampered_cursor_gets_400(api):
     payload, signature = cursor.split(".")
     tampered = payload[:-2] + ("A" if payload[-2] != "A" else "B") + payload[-1]
 
-    for bad in [f"{tampered}.{signature}", cursor + "x", "not-a-cursor", "x" * 2000]:
+    for bad in [f"{tampered}.{signature}", cursor + "x", "not-a-cursor", "x" * 2000, f"{payload}.é"]:
         response = api.call("GET", JOBS, query={"limit": 1, "next_cursor": bad})
         assert response.status == 400, bad
         assert response.error_code in {"INVALID_CURSOR", "VALIDATION_ERROR"}

@@ -1,16 +1,30 @@
-"""Every sample event in events/ is fed to its handler (the same files serve `sam local invoke`)."""
+"""Every sample event in events/ is fed to its handler (the same files serve `sam local invoke`).
 
+api_file_by_link.json carries a download token signed with SAMPLE_SIGNING_SECRET (expiring in 2100):
+it opens the sample report wherever the signing secret parameter holds that value, as it does here.
+"""
+
+import hashlib
 import json
+import os
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import requests
 
+from report_export import signing
 from report_export.jobs import job_service
 from report_export.models import Job, JobStatus, JobType, now_utc
+
+from conftest import LambdaContextStub
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 SAMPLE_JOB_ID = "019a8f0e-3a51-7c2e-9d41-4a0b5c6d7e8f"
 SAMPLE_TENANT = "018f1a84-bb0e-7d3f-b2e4-9e8b5f8e0001"
+SAMPLE_READY_JOB_ID = "019a8f10-5c2d-7e3f-8a4b-6c7d8e9f0a1b"
+SAMPLE_SIGNING_SECRET = "sample-signing-secret-not-for-production"
+SAMPLE_REPORT = b"id,date,farm_id\r\nk-1,2025-01-01,farm-1\r\n"
 
 EXPECTED = {
     "api_health.json": 200,
@@ -21,11 +35,18 @@ EXPECTED = {
     "api_list_jobs.json": 200,
     "api_get_job.json": 200,
     "api_cancel_job.json": 200,
+    "api_download_job.json": 200,
+    "api_file_by_link.json": 302,
 }
+# Events about the finished sample report rather than the queued sample job.
+DOWNLOAD_EVENTS = {"api_download_job.json", "api_file_by_link.json"}
+GENERATOR_EVENTS = ["generator_sqs_batch.json"]
 
 
 def test_every_sample_event_is_covered():
     assert sorted(path.name for path in EVENTS.glob("api_*.json")) == sorted(EXPECTED)
+    assert sorted(path.name for path in EVENTS.glob("generator_*.json")) == sorted(GENERATOR_EVENTS)
+    assert sorted(path.name for path in EVENTS.glob("*.json")) == sorted([*EXPECTED, *GENERATOR_EVENTS])
 
 
 @pytest.fixture
@@ -46,9 +67,44 @@ def sample_job(aws):
     return job
 
 
+@pytest.fixture
+def ready_sample_job(aws):
+    """The finished report the download samples name, its file in the bucket, and the samples' signing secret."""
+    aws.ssm.put_parameter(
+        Name=os.environ["SIGNING_SECRET_PARAMETER"], Type="SecureString", Value=SAMPLE_SIGNING_SECRET, Overwrite=True
+    )
+    signing.reset()
+    file_name = "kpi_feeding_export.csv"
+    key = f"tenants/{SAMPLE_TENANT}/jobs/{SAMPLE_READY_JOB_ID}/1/{file_name}"
+    aws.s3.put_object(Bucket=aws.bucket, Key=key, Body=SAMPLE_REPORT, ContentType="text/csv")
+    finished_at = now_utc()
+    job = Job(
+        id=SAMPLE_READY_JOB_ID,
+        tenant_id=SAMPLE_TENANT,
+        requested_by="user-123",
+        job_type=JobType.KPI_FEEDING_EXPORT,
+        format="csv",
+        status=JobStatus.SUCCEEDED,
+        progress_pct=100,
+        file_path=key,
+        file_name=file_name,
+        mime_type="text/csv",
+        size_bytes=len(SAMPLE_REPORT),
+        sha256=hashlib.sha256(SAMPLE_REPORT).hexdigest(),
+        row_count=1,
+        expires_at=finished_at + timedelta(days=90),
+        created_at=finished_at,
+        updated_at=finished_at,
+    )
+    job_service()._store.create_job(job, params_hash="sample")
+    return job
+
+
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_sample_event_runs_through_the_handler(api, sample_job, name):
+def test_sample_event_runs_through_the_handler(api, sample_job, name, request):
     event = json.loads((EVENTS / name).read_text())
+    if name in DOWNLOAD_EVENTS:
+        request.getfixturevalue("ready_sample_job")
 
     response = api.invoke(event)
 
@@ -59,3 +115,57 @@ def test_sample_event_runs_through_the_handler(api, sample_job, name):
         assert response.json["status"] == "cancelled"
     if name == "api_list_jobs.json":
         assert [item["id"] for item in response.json["items"]] == [SAMPLE_JOB_ID]
+    if name == "api_download_job.json":
+        assert requests.get(response.json["download_url"], timeout=5).content == SAMPLE_REPORT
+    if name == "api_file_by_link.json":
+        assert requests.get(response.headers["location"], timeout=5).content == SAMPLE_REPORT
+
+
+def generator_handler():
+    from generator.handler import lambda_handler
+
+    return lambda_handler
+
+
+def sample_sqs_event():
+    return json.loads((EVENTS / "generator_sqs_batch.json").read_text())
+
+
+def test_the_generator_sample_names_the_sample_job():
+    [record] = sample_sqs_event()["Records"]
+
+    assert json.loads(record["body"]) == {"tenant_id": SAMPLE_TENANT, "job_id": SAMPLE_JOB_ID}
+    assert record["md5OfBody"] == hashlib.md5(record["body"].encode()).hexdigest()
+
+
+def test_the_generator_sample_generates_the_queued_sample_job(aws, sample_job):
+    response = generator_handler()(sample_sqs_event(), LambdaContextStub(function_name="report-export-generator"))
+
+    assert response == {"batchItemFailures": []}
+    assert [execution["status"] for execution in aws.wait_for_executions()] == ["SUCCEEDED"]
+    stored = job_service().get_job_of_tenant(SAMPLE_TENANT, SAMPLE_JOB_ID)
+    assert stored.status is JobStatus.SUCCEEDED
+    body = aws.s3.get_object(Bucket=aws.bucket, Key=stored.file_path)["Body"].read()
+    assert hashlib.sha256(body).hexdigest() == stored.sha256
+
+
+def test_the_generator_sample_for_a_job_that_does_not_exist_is_acknowledged_without_work(aws):
+    response = generator_handler()(sample_sqs_event(), LambdaContextStub(function_name="report-export-generator"))
+
+    assert response == {"batchItemFailures": []}
+    assert aws.job_items(SAMPLE_TENANT) == []
+    assert aws.sfn.list_executions(stateMachineArn=aws.state_machine_arn)["executions"] == []
+    assert aws.s3.list_objects_v2(Bucket=aws.bucket).get("KeyCount") == 0
+
+
+def test_a_record_that_is_not_a_wake_up_fails_alone(aws, sample_job):
+    event = sample_sqs_event()
+    [record] = event["Records"]
+    broken = {**record, "messageId": "broken-1", "body": "not a wake-up"}
+    event["Records"] = [broken, record]
+
+    response = generator_handler()(event, LambdaContextStub(function_name="report-export-generator"))
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": "broken-1"}]}
+    aws.wait_for_executions()
+    assert job_service().get_job_of_tenant(SAMPLE_TENANT, SAMPLE_JOB_ID).status is JobStatus.SUCCEEDED

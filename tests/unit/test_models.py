@@ -40,6 +40,8 @@ def test_period_days_counts_both_ends():
         ({"filters": {"note": ["x" * 250] * 20}}, "4096 bytes"),
         ({"filters": {"bad-name": "x"}}, "pattern"),
         ({"filters": {"nested": {"a": 1}}}, "filters.nested"),
+        ({"filters": {"tenant_id": "tenant-b"}}, "tenant_id cannot be a filter"),
+        ({"filters": {"cursor": "x", "sort": "id"}}, "cursor, sort cannot be a filter"),
         ({"unexpected": True}, "Extra inputs"),
     ],
 )

@@ -105,6 +105,12 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
+# Names the upstream query uses for scope, period, order and paging: a filter must not shadow them.
+RESERVED_FILTER_NAMES = frozenset(
+    {"tenant_id", "farm_id", "barn_id", "batch_id", "start_date", "end_date", "sort", "limit", "cursor"}
+)
+
+
 class CreateJobRequest(BaseModel):
     """Body of POST /api/v1/reports/jobs."""
 
@@ -133,6 +139,9 @@ class CreateJobRequest(BaseModel):
             return None
         if len(filters) > MAX_FILTERS:
             raise ValueError(f"at most {MAX_FILTERS} filters are allowed")
+        reserved = sorted(RESERVED_FILTER_NAMES.intersection(filters))
+        if reserved:
+            raise ValueError(f"{', '.join(reserved)} cannot be a filter: scope, period and paging are fields")
         if len(canonical_json(filters).encode()) > MAX_FILTERS_BYTES:
             raise ValueError(f"filters must not exceed {MAX_FILTERS_BYTES} bytes")
         return filters

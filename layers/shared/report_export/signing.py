@@ -51,4 +51,7 @@ class Signer:
         return b64url_encode(hmac.new(self._key(), payload, hashlib.sha256).digest()[:_SIGNATURE_BYTES])
 
     def verify(self, payload: bytes, signature: str) -> bool:
+        # compare_digest raises TypeError on non-ASCII text: a forged signature must be refused, not crash.
+        if not signature.isascii():
+            return False
         return hmac.compare_digest(self.sign(payload), signature)

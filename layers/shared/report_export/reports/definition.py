@@ -134,18 +134,26 @@ class ReportDefinition:
         return tuple(column.name for column in self.columns)
 
     def upstream_query(self, job: Job) -> dict[str, str]:
-        """The query sent upstream: scope, period, the job's filters, and the order we need."""
-        query: dict[str, str] = {"tenant_id": job.tenant_id, "sort": ",".join(self.sort_key)}
+        """The query sent upstream: the job's filters, then scope, period and order, which no filter may replace."""
+        query: dict[str, str] = {}
+        for name, value in sorted((job.filters or {}).items()):
+            query[name] = ",".join(map(str, value)) if isinstance(value, list) else _query_value(value)
+        query.update(self.extra_query(job))
+        # Last, so that a filter named tenant_id can never widen the query to another tenant's data.
+        query["tenant_id"] = job.tenant_id
+        query["sort"] = ",".join(self.sort_key)
         for name in ("farm_id", "barn_id", "batch_id"):
             value = getattr(job, name)
             if value is not None:
                 query[name] = value
+            else:
+                query.pop(name, None)
         if job.start_date is not None and job.end_date is not None:
             query["start_date"] = job.start_date.isoformat()
             query["end_date"] = job.end_date.isoformat()
-        for name, value in sorted((job.filters or {}).items()):
-            query[name] = ",".join(map(str, value)) if isinstance(value, list) else _query_value(value)
-        query.update(self.extra_query(job))
+        else:
+            query.pop("start_date", None)
+            query.pop("end_date", None)
         return query
 
     def row(self, record: Any) -> tuple[Cell, ...]:
