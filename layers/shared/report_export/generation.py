@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -31,11 +31,11 @@ from report_export.observability import logger, metrics
 from report_export.reports import BadRecord, ReportDefinition, definition_for
 from report_export.settings import Settings, get_settings
 from report_export.signing import Signer
-from report_export.sources import RetryPolicy, UpstreamBadData, UpstreamClient, UpstreamError
+from report_export.sources import Page, RetryPolicy, UpstreamBadData, UpstreamClient, UpstreamError
 from report_export.storage import MultipartUpload, StoredObject
 from report_export.store import JobStore, StaleWrite, StoredJob, attempt_update, job_key
 from report_export.tokens import DownloadGrant, DownloadTokens
-from report_export.writers import GzipCompressor, make_encoder
+from report_export.writers import GzipCompressor, RowEncoder, make_encoder
 
 DOWNLOAD_TOKEN_PURPOSE = "download-token"
 GZIP_MIME_TYPE = "application/gzip"
@@ -71,6 +71,53 @@ def file_name_for(job: Job, definition: ReportDefinition, extension: str) -> str
 def object_key(job: Job, attempt: int, file_name: str) -> str:
     # The attempt keeps attempts apart: a stale attempt's rollback must never delete a newer one's file.
     return f"tenants/{job.tenant_id}/jobs/{job.id}/{attempt}/{file_name}"
+
+
+def encode_pages(
+    definition: ReportDefinition,
+    pages: Iterable[Page],
+    encoder: RowEncoder,
+    write: Callable[[bytes], None],
+    on_page: Callable[[int, int | None], None],
+    *,
+    compressor: GzipCompressor | None = None,
+) -> tuple[int, str | None]:
+    """Writes the whole file body (header, rows, gzip trailer) and returns (rows, last watermark).
+
+    Kept apart from jobs and S3 so that bench/bench_generation.py times this very loop.
+    `on_page(rows, total)` runs after each page is written: the caller's checkpoint for
+    progress, the lease and cancels.
+    """
+
+    def emit(chunk: bytes) -> None:
+        write(compressor.compress(chunk) if compressor else chunk)
+
+    rows = 0
+    previous: tuple[Any, ...] | None = None
+    watermark: str | None = None
+    emit(encoder.header())
+    for page in pages:
+        batch = []
+        for record in page.records:
+            try:
+                row = definition.row(record)
+            except BadRecord as problem:
+                raise UpstreamBadData(f"record {rows + len(batch) + 1}: {problem}") from None
+            order = definition.sort_value(row)
+            if previous is not None and order <= previous:
+                raise UpstreamBadData(
+                    f"record {rows + len(batch) + 1} is out of order or repeated "
+                    f"(the report is sorted by {', '.join(definition.sort_key)})"
+                )
+            previous = order
+            batch.append(row)
+        emit(encoder.encode(batch))
+        rows += len(batch)
+        watermark = page.watermark or watermark
+        on_page(rows, page.total)
+    if compressor:
+        write(compressor.flush())
+    return rows, watermark
 
 
 class Generator:
@@ -135,9 +182,6 @@ class Generator:
         file_name = file_name_for(job, definition, encoder.file_extension)
         mime_type = GZIP_MIME_TYPE if compressor else encoder.mime_type
         progress = _Progress(self, claimed)
-        rows = 0
-        previous: tuple[Any, ...] | None = None
-        watermark: str | None = None
         upload = MultipartUpload(
             self._s3,
             bucket=self._settings.reports_bucket,
@@ -146,32 +190,14 @@ class Generator:
             content_disposition=f'attachment; filename="{file_name}"',
         )
         with upload:
-
-            def write(chunk: bytes) -> None:
-                upload.write(compressor.compress(chunk) if compressor else chunk)
-
-            write(encoder.header())
-            for page in self._upstream.pages(definition, job):
-                batch = []
-                for record in page.records:
-                    try:
-                        row = definition.row(record)
-                    except BadRecord as problem:
-                        raise UpstreamBadData(f"record {rows + len(batch) + 1}: {problem}") from None
-                    order = definition.sort_value(row)
-                    if previous is not None and order <= previous:
-                        raise UpstreamBadData(
-                            f"record {rows + len(batch) + 1} is out of order or repeated "
-                            f"(the report is sorted by {', '.join(definition.sort_key)})"
-                        )
-                    previous = order
-                    batch.append(row)
-                write(encoder.encode(batch))
-                rows += len(batch)
-                watermark = page.watermark or watermark
-                progress.page_done(rows=rows, total=page.total)
-            if compressor:
-                upload.write(compressor.flush())
+            rows, watermark = encode_pages(
+                definition,
+                self._upstream.pages(definition, job),
+                encoder,
+                upload.write,
+                lambda rows, total: progress.page_done(rows=rows, total=total),
+                compressor=compressor,
+            )
             progress.finishing(rows=rows)
             stored = upload.complete()
         metrics.add_metric(name="RowsWritten", unit="Count", value=rows)
