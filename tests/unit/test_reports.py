@@ -289,6 +289,91 @@ def test_sort_value_compares_canonical_values_so_offsets_do_not_reorder_rows():
     assert report.sort_value(first) < report.sort_value(later)
 
 
+# --- whole pages --------------------------------------------------------------------------------
+
+PAGE_REPORT = definition(
+    Column("at", K.DATETIME),
+    Column("day", K.DATE, required=False),
+    Column("count", K.INTEGER, required=False),
+    Column("weight", K.DECIMAL),
+    Column("ok", K.BOOLEAN, required=False),
+    Column("note", K.STRING, required=False),
+    sort_key=("at", "id"),
+)
+CANONICAL = {"at": "2025-01-01T10:00:00.000Z", "day": "2025-01-01", "count": 3, "weight": 1.5, "ok": True}
+
+
+def page_of(*changes):
+    return [{**CANONICAL, "id": f"r{index}", **change} for index, change in enumerate(changes)]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {},  # all canonical: the column-wise path
+        {"day": None, "count": None, "ok": None, "note": None},
+        {"at": "2025-01-01T11:00:00+01:00"},  # needs normalising: the row-by-row path
+        {"at": "2025-01-01T10:00:00Z"},
+        {"weight": 2},
+        {"note": "=cmd"},
+        {"extra": "ignored"},
+    ],
+)
+def test_rows_of_a_page_equal_row_by_row(change):
+    records = page_of({}, change, {"weight": 0.1})
+
+    assert PAGE_REPORT.rows(records) == [PAGE_REPORT.row(record) for record in records]
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        ({"at": "2025-02-30T10:00:00.000Z"}, "'at'"),
+        ({"day": "2025-02-30"}, "'day'"),
+        ({"day": ""}, "'day'"),
+        ({"weight": math.nan}, "'weight'"),
+        ({"weight": math.inf}, "'weight'"),
+        ({"weight": True}, "'weight'"),
+        ({"count": 1.0}, "'count'"),
+        ({"ok": 1}, "'ok'"),
+        ({"note": "x" * 4097}, "'note'"),
+        ({"weight": None}, "'weight' is missing"),
+    ],
+)
+def test_a_bad_value_in_a_page_names_its_record_and_field(change, fragment):
+    records = page_of({}, {}, change, {})
+
+    with pytest.raises(BadRecord) as raised:
+        PAGE_REPORT.rows(records)
+
+    assert raised.value.position == 2
+    assert fragment in str(raised.value)
+
+
+def test_a_record_that_is_not_an_object_is_named_by_position():
+    with pytest.raises(BadRecord) as raised:
+        PAGE_REPORT.rows([*page_of({}), ["not", "an", "object"]])
+
+    assert (raised.value.position, str(raised.value)) == (1, "a record is not a JSON object")
+
+
+def test_first_out_of_order_finds_the_first_row_not_after_its_predecessor():
+    rows = PAGE_REPORT.rows(page_of({"at": "2025-01-01T10:00:00.000Z"}, {"at": "2025-01-01T10:00:01.000Z"}))
+
+    assert PAGE_REPORT.first_out_of_order(rows, None) is None
+    assert PAGE_REPORT.first_out_of_order(rows, PAGE_REPORT.sort_value(rows[1])) == 0
+    assert PAGE_REPORT.first_out_of_order([rows[0], rows[1], rows[1]], None) == 2
+    assert PAGE_REPORT.first_out_of_order([rows[1], rows[0]], None) == 1
+    assert PAGE_REPORT.first_out_of_order([], PAGE_REPORT.sort_value(rows[1])) is None
+
+
+def test_first_out_of_order_with_an_optional_sort_column_puts_none_first():
+    report = definition(Column("day", K.DATE, required=False), sort_key=("day", "id"))
+    rows = report.rows([{"id": "b"}, {"id": "a", "day": "2025-01-01"}, {"id": "c", "day": None}])
+
+    assert report.first_out_of_order(rows, None) == 2
+
+
 # --- the upstream query -----------------------------------------------------------------------
 
 

@@ -97,20 +97,18 @@ def encode_pages(
     watermark: str | None = None
     emit(encoder.header())
     for page in pages:
-        batch = []
-        for record in page.records:
-            try:
-                row = definition.row(record)
-            except BadRecord as problem:
-                raise UpstreamBadData(f"record {rows + len(batch) + 1}: {problem}") from None
-            order = definition.sort_value(row)
-            if previous is not None and order <= previous:
-                raise UpstreamBadData(
-                    f"record {rows + len(batch) + 1} is out of order or repeated "
-                    f"(the report is sorted by {', '.join(definition.sort_key)})"
-                )
-            previous = order
-            batch.append(row)
+        try:
+            batch = definition.rows(page.records)
+        except BadRecord as problem:
+            raise UpstreamBadData(f"record {rows + (problem.position or 0) + 1}: {problem}") from None
+        misplaced = definition.first_out_of_order(batch, previous)
+        if misplaced is not None:
+            raise UpstreamBadData(
+                f"record {rows + misplaced + 1} is out of order or repeated "
+                f"(the report is sorted by {', '.join(definition.sort_key)})"
+            )
+        if batch:
+            previous = definition.sort_value(batch[-1])
         emit(encoder.encode(batch))
         rows += len(batch)
         watermark = page.watermark or watermark
