@@ -3,6 +3,7 @@ and a client that invokes the real API handler with HTTP API v2 events."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import threading
@@ -44,16 +45,25 @@ import boto3  # noqa: E402
 import pytest  # noqa: E402
 from moto import mock_aws  # noqa: E402
 from moto.core.botocore_stubber import BotocoreStubber  # noqa: E402
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend  # noqa: E402
 
 from report_export import clients, generation, signing  # noqa: E402
 from report_export.downloads import download_service  # noqa: E402
 from report_export.jobs import job_service  # noqa: E402
+from report_export.reexports import reexport_service  # noqa: E402
 from report_export.settings import get_settings  # noqa: E402
 
 from support.events import claims_for, http_event  # noqa: E402
 from support.state_machine import create_report_state_machine, wait_for_execution  # noqa: E402
 from support.template import create_queue_with_dead_letter_queue, create_table  # noqa: E402
 from support.upstream import SampleUpstream  # noqa: E402
+
+# moto parses a definition on create_state_machine only to validate it, then drops the result; every
+# test creates the same machine, and the parse is a third of the fixture's time. A definition that
+# fails validation raises, and lru_cache does not remember a raise, so it fails every time.
+StepFunctionsParserBackend._validate_definition = staticmethod(
+    functools.lru_cache(maxsize=8)(StepFunctionsParserBackend._validate_definition)
+)
 
 
 def _forget_cold_start_state() -> None:
@@ -62,6 +72,7 @@ def _forget_cold_start_state() -> None:
     signing.reset()
     job_service.cache_clear()
     download_service.cache_clear()
+    reexport_service.cache_clear()
     generation.reset()
 
 
@@ -171,6 +182,7 @@ def aws(monkeypatch: pytest.MonkeyPatch, upstream: SampleUpstream) -> Iterator[A
         )
         monkeypatch.setenv("GENERATE_QUEUE_URL", queue_url)
         monkeypatch.setenv("STATE_MACHINE_ARN", state_machine_arn)
+        monkeypatch.setenv("REPORT_TOPIC_ARN", topic_arn)
         for service in ("FEED", "TELEMETRY", "WEIGHVISION", "ACTIVITY"):
             monkeypatch.setenv(f"{service}_SERVICE_URL", upstream.url)
         _forget_cold_start_state()

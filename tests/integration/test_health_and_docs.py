@@ -1,6 +1,7 @@
 import pytest
 
 JOBS = "/api/v1/reports/jobs"
+REEXPORTS = "/api/v1/report-reexports"
 
 
 def test_health_needs_no_token(api):
@@ -45,9 +46,14 @@ def test_openapi_document_describes_every_route_with_the_error_envelope(api):
         JOBS + "/{jobId}",
         JOBS + "/{jobId}/download",
         JOBS + "/{jobId}/file",
+        JOBS + "/{jobId}/history",
+        REEXPORTS,
+        REEXPORTS + "/{reexport_id}",
     }
     assert set(document["paths"][JOBS]) == {"get", "post"}
     assert set(document["paths"][JOBS + "/{jobId}"]) == {"get", "delete"}
+    assert set(document["paths"][REEXPORTS]) == {"get", "post"}
+    assert set(document["paths"][REEXPORTS + "/{reexport_id}"]) == {"get", "put", "delete"}
     link = document["paths"][JOBS + "/{jobId}/file"]["get"]
     assert "302" in link["responses"] and "security" not in link
     envelope = {"$ref": "#/components/schemas/ErrorEnvelope"}
@@ -68,9 +74,18 @@ def test_openapi_document_describes_every_route_with_the_error_envelope(api):
         "$ref": "#/components/schemas/CreateJobRequest"
     }
     assert create["security"] == [{"bearerAuth": []}]
+    reexport = document["paths"][REEXPORTS]["post"]
+    assert {"202", "200", "400", "401", "403", "404", "409"} <= set(reexport["responses"])
+    assert reexport["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/CreateReexportRequest"
+    }
+    update = document["paths"][REEXPORTS + "/{reexport_id}"]["put"]
+    assert "if-match" in {parameter["name"].lower() for parameter in update["parameters"]}
+    assert {"200", "409"} <= set(update["responses"])
     schemas = document["components"]["schemas"]
     assert "HTTPValidationError" not in schemas
     assert {"Job", "JobPage", "ErrorEnvelope", "CreateJobRequest"} <= set(schemas)
+    assert {"Reexport", "ReexportPage", "UpdateReexportRequest", "HistoryPage"} <= set(schemas)
 
 
 def test_swagger_ui_renders_without_a_cdn(api):

@@ -13,7 +13,7 @@ SEED_COLUMNS = {
 }  # fmt: skip
 DESIGN_ADDITIONS = {
     "compression", "row_count", "cancel_requested", "phase", "rows_written", "started_at", "notification_sent_at",
-    "manifest",
+    "manifest", "reexport_id", "reexport_of", "active_reexport_id",
 }  # fmt: skip
 
 
@@ -56,6 +56,9 @@ def test_create_answers_201_with_the_whole_queued_job_and_wakes_the_generator(ap
         "started_at": None,
         "notification_sent_at": None,
         "manifest": None,
+        "reexport_id": None,
+        "reexport_of": None,
+        "active_reexport_id": None,
         "created_at": None,
         "updated_at": None,
     }

@@ -7,15 +7,18 @@ it opens the sample report wherever the signing secret parameter holds that valu
 import hashlib
 import json
 import os
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import requests
 
-from report_export import signing
+from report_export import reexports, signing
+from report_export.auth import Principal
 from report_export.jobs import job_service
 from report_export.models import Job, JobStatus, JobType, now_utc
+from report_export.reexports import reexport_service
 
 from conftest import LambdaContextStub
 
@@ -37,9 +40,24 @@ EXPECTED = {
     "api_cancel_job.json": 200,
     "api_download_job.json": 200,
     "api_file_by_link.json": 302,
+    "api_job_history.json": 200,
+    "api_create_reexport.json": 202,
+    "api_list_reexports.json": 200,
+    "api_get_reexport.json": 200,
+    "api_update_reexport.json": 200,
+    "api_cancel_reexport.json": 200,
 }
 # Events about the finished sample report rather than the queued sample job.
-DOWNLOAD_EVENTS = {"api_download_job.json", "api_file_by_link.json"}
+DOWNLOAD_EVENTS = {"api_download_job.json", "api_file_by_link.json", "api_create_reexport.json"}
+# Events about the sample re-export (of the finished sample report).
+REEXPORT_EVENTS = {
+    "api_list_reexports.json",
+    "api_get_reexport.json",
+    "api_update_reexport.json",
+    "api_cancel_reexport.json",
+}
+SAMPLE_REEXPORT_ID = "019a8f12-7d4e-7f50-9b6c-7d8e9f0a1b2c"
+SAMPLE_REEXPORT_JOB_ID = "019a8f12-7d4f-7a61-8c7d-8e9f0a1b2c3d"
 GENERATOR_EVENTS = ["generator_sqs_batch.json"]
 
 
@@ -100,11 +118,22 @@ def ready_sample_job(aws):
     return job
 
 
+@pytest.fixture
+def sample_reexport(ready_sample_job, monkeypatch):
+    """The re-export the get, list, update and cancel samples name, requested as the API would (with its ids)."""
+    ids = iter([uuid.UUID(SAMPLE_REEXPORT_ID), uuid.UUID(SAMPLE_REEXPORT_JOB_ID)])
+    monkeypatch.setattr(reexports, "uuid7", lambda: next(ids))
+    principal = Principal(subject="user-123", tenant_id=SAMPLE_TENANT, roles=frozenset({"tenant_admin"}))
+    return reexport_service().reexport_report(principal, SAMPLE_READY_JOB_ID).record
+
+
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_sample_event_runs_through_the_handler(api, sample_job, name, request):
     event = json.loads((EVENTS / name).read_text())
     if name in DOWNLOAD_EVENTS:
         request.getfixturevalue("ready_sample_job")
+    if name in REEXPORT_EVENTS:
+        request.getfixturevalue("sample_reexport")
 
     response = api.invoke(event)
 
@@ -119,6 +148,18 @@ def test_sample_event_runs_through_the_handler(api, sample_job, name, request):
         assert requests.get(response.json["download_url"], timeout=5).content == SAMPLE_REPORT
     if name == "api_file_by_link.json":
         assert requests.get(response.headers["location"], timeout=5).content == SAMPLE_REPORT
+    if name == "api_job_history.json":
+        assert [(entry["job_id"], entry["event"]) for entry in response.json["items"]] == [(SAMPLE_JOB_ID, "created")]
+    if name == "api_create_reexport.json":
+        assert (response.json["report_id"], response.json["status"]) == (SAMPLE_READY_JOB_ID, "pending")
+    if name in {"api_get_reexport.json", "api_cancel_reexport.json", "api_update_reexport.json"}:
+        assert response.json["id"] == SAMPLE_REEXPORT_ID
+    if name == "api_list_reexports.json":
+        assert [item["id"] for item in response.json["items"]] == [SAMPLE_REEXPORT_ID]
+    if name == "api_update_reexport.json":
+        assert (response.json["status"], response.json["matches_original"]) == ("succeeded", True)
+    if name == "api_cancel_reexport.json":
+        assert response.json["status"] == "cancelled"
 
 
 def generator_handler():

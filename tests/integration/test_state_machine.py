@@ -368,6 +368,7 @@ def test_given_the_template_declares_the_state_machine_then_its_role_may_call_ev
     assert required_iam_actions() == {
         "dynamodb:UpdateItem",
         "dynamodb:GetItem",
+        "dynamodb:PutItem",  # history entries, in the re-export transactions
         "s3:DeleteObject",
         "sns:Publish",
         "events:PutEvents",

@@ -1,25 +1,36 @@
-"""Create the report-result state machine in moto from statemachine/report_result.asl.json itself,
-with its ${Name} placeholders filled in the way SAM's DefinitionSubstitutions fills them."""
+"""The report-result state machine in tests: statemachine/report_result.asl.json itself, rendered and
+created in moto by the local stack's code (local.state_machine), plus checks of what it needs from
+template.yaml."""
 
 from __future__ import annotations
 
 import json
-import re
-import time
 from pathlib import Path
 from typing import Any
 
-from support.template import load_template
+from local import state_machine
+from local.state_machine import wait_for_execution
+from local.template import load_template
+
+__all__ = [
+    "DEFINITION_PATH",
+    "create_report_state_machine",
+    "definition_placeholders",
+    "render_definition",
+    "required_iam_actions",
+    "task_resources",
+    "template_granted_actions",
+    "template_substitution_names",
+    "wait_for_execution",
+]
 
 DEFINITION_PATH = Path(__file__).resolve().parents[2] / "statemachine" / "report_result.asl.json"
 STATE_MACHINE_LOGICAL_ID = "ReportResultStateMachine"
 STATE_MACHINE_NAME = "report-result"
 
-_PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
-
 
 def definition_placeholders() -> set[str]:
-    return set(_PLACEHOLDER.findall(DEFINITION_PATH.read_text(encoding="utf-8")))
+    return state_machine.placeholders(DEFINITION_PATH.read_text(encoding="utf-8"))
 
 
 def template_substitution_names() -> set[str] | None:
@@ -36,16 +47,22 @@ def task_resources() -> list[str]:
     return [state["Resource"] for state in definition["States"].values() if state["Type"] == "Task"]
 
 
+# IAM has no action for a DynamoDB transaction: each item is authorised as the single-item call it
+# stands for. This machine's transactions (built by the generator) hold Update and Put items only.
+_TRANSACTION_ITEM_ACTIONS = {"dynamodb:TransactWriteItems": {"dynamodb:UpdateItem", "dynamodb:PutItem"}}
+
+
 def required_iam_actions() -> set[str]:
     """The IAM action each integration calls: arn:aws:states:::dynamodb:updateItem -> dynamodb:UpdateItem,
-    arn:aws:states:::aws-sdk:s3:deleteObject -> s3:DeleteObject."""
+    arn:aws:states:::aws-sdk:s3:deleteObject -> s3:DeleteObject; a transaction -> its items' actions."""
     actions = set()
     for resource in task_resources():
         parts = resource.removeprefix("arn:aws:states:::").split(":")
         if parts[0] == "aws-sdk":
             parts = parts[1:]
         service, api_action = parts[0], parts[1].split(".")[0]
-        actions.add(f"{service}:{api_action[0].upper()}{api_action[1:]}")
+        action = f"{service}:{api_action[0].upper()}{api_action[1:]}"
+        actions.update(_TRANSACTION_ITEM_ACTIONS.get(action, {action}))
     return actions
 
 
@@ -80,15 +97,7 @@ def template_granted_actions() -> set[str] | None:
 
 
 def render_definition(substitutions: dict[str, str]) -> str:
-    text = DEFINITION_PATH.read_text(encoding="utf-8")
-    missing = definition_placeholders() - set(substitutions)
-    if missing:
-        raise ValueError(f"no substitution for {sorted(missing)} in {DEFINITION_PATH.name}")
-    rendered = _PLACEHOLDER.sub(lambda match: substitutions[match.group(1)], text)
-    left = _PLACEHOLDER.findall(rendered)
-    if left:  # a substituted value that itself looks like a placeholder
-        raise ValueError(f"placeholders left after substitution: {sorted(set(left))}")
-    return rendered
+    return state_machine.render_definition(DEFINITION_PATH.read_text(encoding="utf-8"), substitutions)
 
 
 def create_report_state_machine(
@@ -108,19 +117,6 @@ def create_report_state_machine(
             f"{STATE_MACHINE_LOGICAL_ID} DefinitionSubstitutions {sorted(template_names)} "
             f"do not match the placeholders in {DEFINITION_PATH.name} {sorted(definition_placeholders())}"
         )
-    response = sfn_client.create_state_machine(
-        name=STATE_MACHINE_NAME, definition=render_definition(substitutions), roleArn=role_arn, type="STANDARD"
+    return state_machine.create_state_machine(
+        sfn_client, name=STATE_MACHINE_NAME, definition=render_definition(substitutions), role_arn=role_arn
     )
-    return response["stateMachineArn"]
-
-
-def wait_for_execution(sfn_client: Any, execution_arn: str, timeout_s: float = 30) -> dict[str, Any]:
-    """describe_execution once the execution has left RUNNING; TimeoutError if it does not in time."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        execution = sfn_client.describe_execution(executionArn=execution_arn)
-        if execution["status"] != "RUNNING":
-            return execution
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"execution {execution_arn} still RUNNING after {timeout_s} s")
-        time.sleep(0.05)

@@ -1,4 +1,4 @@
-"""API Lambda: health, docs and the jobs API behind the HTTP API."""
+"""API Lambda: health, docs, the jobs API and the re-exports API behind the HTTP API."""
 
 from functools import cache
 
@@ -6,13 +6,14 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from api import health_routes, jobs_routes
+from api import health_routes, jobs_routes, reexports_routes
 from report_export.observability import logger, metrics, tracer
 from report_export.rest import create_resolver, json_response, openapi_document, swagger_page
 
 app = create_resolver()
 app.include_router(health_routes.router)
 app.include_router(jobs_routes.router)
+app.include_router(reexports_routes.router)
 
 
 @cache

@@ -6,7 +6,16 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from report_export.downloads import DownloadLink, download_service
 from report_export.jobs import job_service
-from report_export.models import READER_ROLES, WRITER_ROLES, CreateJobRequest, Job, JobPage, JobStatus, JobType
+from report_export.models import (
+    READER_ROLES,
+    WRITER_ROLES,
+    CreateJobRequest,
+    HistoryPage,
+    Job,
+    JobPage,
+    JobStatus,
+    JobType,
+)
 from report_export.rest import BEARER_AUTH, authenticate, error_responses, json_response, success_response
 
 router = Router()
@@ -106,6 +115,24 @@ def cancel_job(jobId: JobId) -> Response[Job]:
 def download_job(jobId: JobId) -> DownloadLink:
     principal = authenticate(router, READER_ROLES)
     return download_service().download_link(principal, jobId)
+
+
+@router.get(
+    f"{JOBS}/<jobId>/history",
+    summary="The report's audit history, oldest first",
+    description="Roles: all readers. Created, each download URL issued (to whom, how), each re-export requested, "
+    "cancelled and completed (by whom, why, with what result). Page with limit and next_cursor.",
+    tags=["jobs"],
+    security=BEARER_AUTH,
+    responses={200: success_response(HistoryPage, "A page of history entries"), **error_responses(400, 401, 403, 404)},
+)
+def job_history(
+    jobId: JobId,
+    limit: Annotated[int, Query(ge=1, le=100, description="Page size")] = 50,
+    next_cursor: Annotated[str | None, Query(max_length=1024, description="From the previous page")] = None,
+) -> HistoryPage:
+    principal = authenticate(router, READER_ROLES)
+    return job_service().job_history(principal, jobId, limit=limit, cursor=next_cursor)
 
 
 @router.get(

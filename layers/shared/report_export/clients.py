@@ -37,7 +37,17 @@ def stepfunctions():
     return boto3.client("stepfunctions", config=_CONFIG)
 
 
+@cache
+def sns():
+    return boto3.client("sns", config=_CONFIG)
+
+
+@cache
+def events():
+    return boto3.client("events", config=_CONFIG)
+
+
 def reset() -> None:
     """Forget the clients (tests start each case against a fresh emulated account)."""
-    for factory in (dynamodb, sqs, ssm, s3, stepfunctions):
+    for factory in (dynamodb, sqs, ssm, s3, stepfunctions, sns, events):
         factory.cache_clear()

@@ -1,4 +1,5 @@
-"""Download URLs: minted fresh on every request, short-lived, and each one an audit event."""
+"""Download URLs: minted fresh on every request, short-lived, and each one an audit event (a log line
+and an entry in the report's history, written before the URL is handed out)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,14 @@ from report_export import clients
 from report_export.auth import Principal
 from report_export.errors import ReportExpired, ReportFileGone, ReportNotReady
 from report_export.generation import DOWNLOAD_TOKEN_PURPOSE
+from report_export.history import new_event
 from report_export.jobs import job_service
-from report_export.models import Job, JobStatus, Timestamp, now_utc
+from report_export.models import HistoryEventType, Job, JobStatus, Timestamp, format_timestamp, now_utc
 from report_export.observability import logger, metrics
 from report_export.settings import Settings, get_settings
 from report_export.signing import Signer
 from report_export.storage import presigned_download_url
+from report_export.store import JobStore
 from report_export.tokens import DownloadTokens
 
 
@@ -29,52 +32,86 @@ class DownloadLink(BaseModel):
 
 
 @dataclass(frozen=True, slots=True)
-class _Presigned:
+class Presigned:
     url: str
     expires_at: datetime
 
 
 class DownloadService:
-    def __init__(self, settings: Settings, s3: Any, tokens: DownloadTokens) -> None:
+    def __init__(self, settings: Settings, s3: Any, tokens: DownloadTokens, store: JobStore) -> None:
         self._settings = settings
         self._s3 = s3
         self._tokens = tokens
+        self._store = store
 
     def download_link(self, principal: Principal, job_id: str) -> DownloadLink:
         job = job_service().get_job(principal, job_id)
         presigned = self._presign(job)
-        self._audit(job, issued_to=principal.subject, via="api")
+        self._audit(job.tenant_id, job.id, presigned, issued_to=principal.subject, via="api")
         return DownloadLink(download_url=presigned.url, expires_at=presigned.expires_at)
 
     def redirect_for_link(self, job_id: str, token: str) -> str:
         grant = self._tokens.verify(token, job_id=job_id, now=now_utc())
         job = job_service().get_job_of_tenant(grant.tenant_id, job_id)
         presigned = self._presign(job)
-        self._audit(job, issued_to="signed-link", via="link")
+        self._audit(job.tenant_id, job.id, presigned, issued_to="signed-link", via="link")
         return presigned.url
 
-    def _presign(self, job: Job) -> _Presigned:
+    def file_link(
+        self, tenant_id: str, job_id: str, *, key: str, file_name: str, issued_to: str, details: dict[str, Any]
+    ) -> Presigned:
+        """A URL for a file named by reference (a re-export's result), audited on the job it belongs to.
+
+        Raises ReportFileGone when the object is no longer in the bucket.
+        """
+        presigned = self._presign_key(key, file_name)
+        self._audit(tenant_id, job_id, presigned, issued_to=issued_to, via="reexport", details=details)
+        return presigned
+
+    def _presign(self, job: Job) -> Presigned:
         if job.status is not JobStatus.SUCCEEDED or not job.file_path or not job.file_name:
             raise ReportNotReady(f"Report is not ready (the job is {job.status.value})")
-        now = now_utc()
-        if job.expires_at is not None and job.expires_at <= now:
+        if job.expires_at is not None and job.expires_at <= now_utc():
             raise ReportExpired("The report file has expired; re-export the report to get it again")
+        return self._presign_key(job.file_path, job.file_name)
+
+    def _presign_key(self, key: str, file_name: str) -> Presigned:
+        now = now_utc()
         try:
-            self._s3.head_object(Bucket=self._settings.reports_bucket, Key=job.file_path)
+            self._s3.head_object(Bucket=self._settings.reports_bucket, Key=key)
         except ClientError as error:
             if error.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
                 raise ReportFileGone("The report file no longer exists; re-export the report") from None
             raise
         ttl = self._settings.download_ttl_seconds
         url = presigned_download_url(
-            self._s3, bucket=self._settings.reports_bucket, key=job.file_path, file_name=job.file_name, ttl_seconds=ttl
+            self._s3, bucket=self._settings.reports_bucket, key=key, file_name=file_name, ttl_seconds=ttl
         )
-        return _Presigned(url=url, expires_at=now + timedelta(seconds=ttl))
+        return Presigned(url=url, expires_at=now + timedelta(seconds=ttl))
 
-    def _audit(self, job: Job, *, issued_to: str, via: str) -> None:
+    def _audit(
+        self,
+        tenant_id: str,
+        job_id: str,
+        presigned: Presigned,
+        *,
+        issued_to: str,
+        via: str,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        # Written before the URL leaves: a URL that could not be recorded is not handed out.
+        self._store.put_history(
+            tenant_id,
+            new_event(
+                job_id,
+                HistoryEventType.DOWNLOAD_URL_ISSUED,
+                actor=issued_to,
+                details={"via": via, "expires_at": format_timestamp(presigned.expires_at), **(details or {})},
+            ),
+        )
         logger.info(
             "Download URL issued",
-            extra={"audit": "download_url_issued", "job_id": job.id, "issued_to": issued_to, "via": via},
+            extra={"audit": "download_url_issued", "job_id": job_id, "issued_to": issued_to, "via": via},
         )
         metrics.add_metric(name="DownloadUrlsIssued", unit="Count", value=1)
 
@@ -86,4 +123,5 @@ def download_service() -> DownloadService:
         settings,
         clients.s3(),
         DownloadTokens(Signer(settings.signing_secret_parameter, purpose=DOWNLOAD_TOKEN_PURPOSE)),
+        JobStore(clients.dynamodb(), settings.table_name),
     )

@@ -61,6 +61,26 @@ class ReportNotReady(ServiceError):
     code = "REPORT_NOT_READY"
 
 
+class ReportNotReexportable(ServiceError):
+    status = 409
+    code = "REPORT_NOT_REEXPORTABLE"
+
+
+class ReexportNotCancellable(ServiceError):
+    status = 409
+    code = "REEXPORT_NOT_CANCELLABLE"
+
+
+class VersionConflict(ServiceError):
+    status = 409
+    code = "VERSION_CONFLICT"
+
+
+class InvalidTransition(ServiceError):
+    status = 409
+    code = "INVALID_TRANSITION"
+
+
 class ReportExpired(ServiceError):
     status = 410
     code = "REPORT_EXPIRED"

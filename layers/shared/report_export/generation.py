@@ -20,6 +20,7 @@ from typing import Any
 from report_export import clients, signing
 from report_export.models import (
     Compression,
+    FileReference,
     GenerateJobMessage,
     Job,
     JobStatus,
@@ -28,6 +29,7 @@ from report_export.models import (
     now_utc,
 )
 from report_export.observability import logger, metrics
+from report_export.reexport_finish import ReexportLineage
 from report_export.reports import BadRecord, ReportDefinition, definition_for
 from report_export.settings import Settings, get_settings
 from report_export.signing import Signer
@@ -128,6 +130,7 @@ class Generator:
         stepfunctions: Any,
         download_tokens: DownloadTokens,
         clock: Callable[[], float] = time.monotonic,
+        reexports: ReexportLineage | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
@@ -136,6 +139,8 @@ class Generator:
         self._sfn = stepfunctions
         self._tokens = download_tokens
         self._clock = clock
+        # A job that regenerates a report ends its re-export record with it (DESIGN "Re-export").
+        self._reexports = reexports or ReexportLineage(settings, store, s3)
 
     def generate(self, message: GenerateJobMessage, *, receive_count: int) -> None:
         """Produce the report for one wake-up message. Raises only when the message should be retried."""
@@ -152,6 +157,7 @@ class Generator:
             return
         logger.append_keys(attempt=claimed.attempt)
         logger.info("Generation started", extra={"job_type": claimed.job.job_type.value})
+        self._reexports.started(claimed)
         try:
             report = self._produce(claimed)
         except JobCancelled:
@@ -215,14 +221,15 @@ class Generator:
         return current
 
     def _mark_cancelled(self, claimed: StoredJob) -> None:
-        try:
-            self._store.update_attempt(
-                claimed,
-                {"status": JobStatus.CANCELLED, "phase": None, "updated_at": _now()},
-                remove=("lease_expires_at",),
-            )
-        except StaleWrite:
-            return
+        changes = {"status": JobStatus.CANCELLED, "phase": None, "updated_at": _now()}
+        cancelled_with_reexport = self._reexports.cancel(
+            claimed, attempt_update(claimed, changes, remove=("lease_expires_at",))
+        )
+        if not cancelled_with_reexport:
+            try:
+                self._store.update_attempt(claimed, changes, remove=("lease_expires_at",))
+            except StaleWrite:
+                return
         logger.info("Generation cancelled on request; the upload was aborted")
         metrics.add_metric(name="JobsCancelledWhileRunning", unit="Count", value=1)
 
@@ -245,6 +252,13 @@ class Generator:
         execution_input = (
             self._success_input(claimed, report) if report else self._failure_input(claimed, *(failure or ("", "")))
         )
+        if job.reexport_id:
+            execution_input = self._reexports.augment(
+                claimed,
+                execution_input,
+                new_file=_file_reference(report) if report else None,
+                manifest=self.manifest(job, definition_for(job.job_type), report) if report else None,
+            )
         try:
             self._sfn.start_execution(
                 stateMachineArn=self._settings.state_machine_arn,
@@ -471,6 +485,17 @@ class _Progress:
 
 def _now() -> str:
     return format_timestamp(now_utc())
+
+
+def _file_reference(report: ReportFile) -> FileReference:
+    return FileReference(
+        key=report.stored.key,
+        file_name=report.file_name,
+        mime_type=report.mime_type,
+        size_bytes=report.stored.size_bytes,
+        sha256=report.stored.sha256,
+        row_count=report.row_count,
+    )
 
 
 def _period_text(job: Job) -> str:

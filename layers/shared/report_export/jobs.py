@@ -20,13 +20,17 @@ from report_export.errors import (
     ServiceUnavailable,
     ValidationFailed,
 )
+from report_export.history import new_event
 from report_export.models import (
     JOB_ID_PATTERN,
     CreateJobRequest,
+    HistoryEventType,
+    HistoryPage,
     Job,
     JobPage,
     JobStatus,
     JobType,
+    ReexportStatus,
     format_timestamp,
     now_utc,
 )
@@ -34,7 +38,7 @@ from report_export.observability import logger, metrics
 from report_export.pagination import CursorCodec, query_fingerprint
 from report_export.settings import Settings, get_settings
 from report_export.signing import Signer
-from report_export.store import IdempotencyKeyTaken, JobStore, StaleWrite, StoredJob
+from report_export.store import IdempotencyKeyTaken, JobStore, StaleWrite, StoredJob, versioned_update
 
 _JOB_ID_RE = re.compile(JOB_ID_PATTERN)
 # A cancel reads, decides and writes conditionally; the generator may move the job in between.
@@ -64,9 +68,7 @@ class JobService:
     def create_job(self, principal: Principal, request: CreateJobRequest) -> CreateOutcome:
         if request.tenant_id is not None and request.tenant_id != principal.tenant_id:
             raise Forbidden("tenant_id in the body does not match the tenant of your token")
-        period_days = request.period_days
-        if period_days is not None and period_days > self._settings.max_period_days:
-            raise ValidationFailed(f"the period must not exceed {self._settings.max_period_days} days")
+        self.check_period_length(request)
 
         created_at = now_utc()
         job = Job(
@@ -95,6 +97,11 @@ class JobService:
             logger.exception("Could not queue the job for generation", extra={"job_id": job.id})
             metrics.add_metric(name="JobDispatchFailed", unit="Count", value=1)
         return CreateOutcome(job, replayed=False)
+
+    def check_period_length(self, request: CreateJobRequest) -> None:
+        period_days = request.period_days
+        if period_days is not None and period_days > self._settings.max_period_days:
+            raise ValidationFailed(f"the period must not exceed {self._settings.max_period_days} days")
 
     def _replay(self, principal: Principal, taken: IdempotencyKeyTaken, params_hash: str) -> Job:
         if taken.record.params_hash != params_hash:
@@ -156,11 +163,7 @@ class JobService:
             status = stored.job.status
             try:
                 if status is JobStatus.QUEUED:
-                    updated = self._store.update_job(
-                        stored,
-                        expected_status=JobStatus.QUEUED,
-                        changes={"status": JobStatus.CANCELLED, "updated_at": format_timestamp(now_utc())},
-                    )
+                    updated = self._cancel_queued(principal, stored)
                     logger.info("Job cancelled while queued")
                     return CancelOutcome(updated.job, completed=True)
                 if status is JobStatus.RUNNING:
@@ -179,6 +182,43 @@ class JobService:
                 return CancelOutcome(stored.job, completed=True)
             raise JobNotCancellable(f"The job has already {status.value} and can no longer be cancelled")
         raise ConcurrentUpdate("The job changed while it was being cancelled; try again")
+
+    def _cancel_queued(self, principal: Principal, stored: StoredJob) -> StoredJob:
+        """queued → cancelled; a job that regenerates a report ends its re-export in the same transaction
+        (cancelled, the original released), so a cancelled job never leaves a re-export pending."""
+        now = format_timestamp(now_utc())
+        changes = {"status": JobStatus.CANCELLED, "updated_at": now}
+        job = stored.job
+        reexport = (
+            self._store.get_reexport(job.tenant_id, job.reexport_id, consistent=True) if job.reexport_id else None
+        )
+        if reexport is None or not reexport.record.status.is_active:
+            return self._store.update_job(stored, expected_status=JobStatus.QUEUED, changes=changes)
+        record = reexport.record
+        self._store.end_reexport_with_job(
+            versioned_update(stored, expected_status=JobStatus.QUEUED, changes=changes),
+            record,
+            {"status": ReexportStatus.CANCELLED, "completed_at": now, "updated_at": now},
+            new_event(
+                record.report_id,
+                HistoryEventType.REEXPORT_CANCELLED,
+                actor=principal.subject,
+                details={"reexport_id": record.id, "job_id": record.job_id, "while": "pending"},
+            ),
+        )
+        logger.info("Re-export cancelled while pending", extra={"reexport_id": record.id})
+        return self._load(principal, job.id, consistent=True)
+
+    def job_history(self, principal: Principal, job_id: str, *, limit: int, cursor: str | None) -> HistoryPage:
+        """The report's audit history, oldest first (404 for a job the caller's tenant does not have)."""
+        self._load(principal, job_id)
+        fingerprint = query_fingerprint(tenant=principal.tenant_id, history_of=job_id)
+        after = self._cursors.decode(cursor, fingerprint=fingerprint) if cursor else None
+        events, more = self._store.query_history(principal.tenant_id, job_id, limit=limit, after_event_id=after)
+        next_cursor = None
+        if more and events:
+            next_cursor = self._cursors.encode(after=events[-1].id, fingerprint=fingerprint)
+        return HistoryPage(items=events, next_cursor=next_cursor)
 
     def check_ready(self) -> None:
         try:

@@ -28,6 +28,10 @@ class Settings(BaseModel):
     public_api_url: str = Field("", alias="PUBLIC_API_URL")
 
     state_machine_arn: str = Field("", alias="STATE_MACHINE_ARN")
+    # Where a re-export's completion is announced when an internal service reports it (the state machine
+    # announces what the pipeline produced itself).
+    report_topic_arn: str = Field("", alias="REPORT_TOPIC_ARN")
+    event_bus_name: str = Field("default", alias="EVENT_BUS_NAME", min_length=1)
     max_receive_count: int = Field(5, alias="MAX_RECEIVE_COUNT", ge=1)
     # Longer than the generator's timeout, so a live attempt is never taken over.
     lease_seconds: int = Field(960, alias="JOB_LEASE_SEC", ge=30)
