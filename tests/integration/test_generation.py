@@ -374,3 +374,50 @@ def test_an_unexpected_failure_releases_the_job_and_the_last_delivery_fails_it(a
     job = api.call("GET", f"{JOBS}/{job_id}").json
     assert (job["status"], job["error_code"]) == ("failed", "INTERNAL")
     assert "storage unreachable" not in job["error_message"]
+
+
+def test_a_failed_hand_over_to_the_state_machine_requeues_the_job_for_another_attempt(api, aws, monkeypatch):
+    job_id = api.create_job().json["id"]
+    sfn = generator()._sfn
+    real_start = sfn.start_execution
+    outage = {"left": 1}
+
+    def step_functions_down_once(**kwargs):
+        if outage["left"]:
+            outage["left"] -= 1
+            raise ConnectionError("states endpoint unreachable")
+        return real_start(**kwargs)
+
+    monkeypatch.setattr(sfn, "start_execution", step_functions_down_once)
+
+    first = deliver_once(aws.sqs, aws.queue_url, generator_handler(), LambdaContextStub(), visibility_timeout=0)
+    after_first = api.call("GET", f"{JOBS}/{job_id}").json
+    second = deliver_once(aws.sqs, aws.queue_url, generator_handler(), LambdaContextStub(), visibility_timeout=0)
+    aws.wait_for_executions()
+
+    assert len(first["batchItemFailures"]) == 1
+    assert after_first["status"] == "queued"
+    assert second == {"batchItemFailures": []}
+    job = api.call("GET", f"{JOBS}/{job_id}").json
+    assert job["status"] == "succeeded"
+    assert f"/{job_id}/2/" in job["file_path"]  # the second attempt's file
+
+
+def test_without_the_state_machine_the_last_delivery_still_ends_the_job_failed(api, aws, monkeypatch):
+    job_id = api.create_job().json["id"]
+    sfn = generator()._sfn
+
+    def step_functions_down(**kwargs):
+        raise ConnectionError("states endpoint unreachable")
+
+    monkeypatch.setattr(sfn, "start_execution", step_functions_down)
+
+    responses = [
+        deliver_once(aws.sqs, aws.queue_url, generator_handler(), LambdaContextStub(), visibility_timeout=0)
+        for _ in range(3)
+    ]
+
+    assert [len(response["batchItemFailures"]) for response in responses] == [1, 1, 0]
+    job = api.call("GET", f"{JOBS}/{job_id}").json
+    assert (job["status"], job["error_code"]) == ("failed", "INTERNAL")
+    assert "unreachable" not in job["error_message"]

@@ -159,24 +159,32 @@ class Generator:
         logger.info("Generation started", extra={"job_type": claimed.job.job_type.value})
         self._reexports.started(claimed)
         try:
-            report = self._produce(claimed)
+            # The hand-over is inside: a file the state machine never heard of must not leave the job running.
+            self._finish(claimed, report=self._produce(claimed))
         except JobCancelled:
             self._mark_cancelled(claimed)
-            return
         except LostClaim:
             logger.warning("Another attempt took the job over; stopping")
-            return
         except UpstreamError as error:
             self._finish(claimed, failure=(error.code, str(error)))
-            return
         except Exception:
             logger.exception("Generation failed unexpectedly")
-            if receive_count >= self._settings.max_receive_count:
-                self._finish(claimed, failure=("INTERNAL", "The report could not be generated"))
-                return
-            self._release(claimed)
-            raise
-        self._finish(claimed, report=report)
+            if receive_count < self._settings.max_receive_count:
+                self._release(claimed)
+                raise
+            self._fail_on_last_delivery(claimed)
+
+    def _fail_on_last_delivery(self, claimed: StoredJob) -> None:
+        failure = ("INTERNAL", "The report could not be generated")
+        try:
+            self._finish(claimed, failure=failure)
+        except Exception:
+            # Without the state machine the failure cannot be announced, but the job must still end.
+            logger.exception("The failure could not be handed over; marking the job failed directly")
+            try:
+                self._store.update_attempt(claimed, _failure_changes(*failure), remove=("lease_expires_at",))
+            except StaleWrite:
+                pass
 
     def _produce(self, claimed: StoredJob) -> ReportFile:
         job = claimed.job
@@ -394,17 +402,7 @@ class Generator:
         }
 
     def _failure_update(self, claimed: StoredJob, code: str, message: str) -> Any:
-        return attempt_update(
-            claimed,
-            {
-                "status": JobStatus.FAILED,
-                "phase": None,
-                "error_code": code,
-                "error_message": message,
-                "updated_at": _now(),
-            },
-            remove=("lease_expires_at",),
-        )
+        return attempt_update(claimed, _failure_changes(code, message), remove=("lease_expires_at",))
 
     def manifest(self, job: Job, definition: ReportDefinition, report: ReportFile) -> dict[str, Any]:
         """Everything a re-export needs to reproduce this file and to explain a difference."""
@@ -481,6 +479,16 @@ class _Progress:
     def _write(self, changes: dict[str, Any]) -> None:
         self._claimed = self._generator.checkpoint(self._claimed, changes)
         self._last_write = self._generator.monotonic()
+
+
+def _failure_changes(code: str, message: str) -> dict[str, Any]:
+    return {
+        "status": JobStatus.FAILED,
+        "phase": None,
+        "error_code": code,
+        "error_message": message,
+        "updated_at": _now(),
+    }
 
 
 def _now() -> str:
