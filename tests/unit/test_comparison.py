@@ -232,3 +232,40 @@ def test_memory_stays_flat_whatever_the_row_count():
     # Ten times the rows, about the same memory: nothing grows with the file.
     assert large_peak < small_peak * 1.5 + 256 * 1024
     assert large_peak < 8 * 1024 * 1024
+
+
+@pytest.mark.parametrize("fmt", [ExportFormat.CSV, ExportFormat.JSON])
+def test_a_damaged_original_without_line_breaks_is_refused_with_flat_memory(fmt):
+    header = encode([], fmt)
+    damaged = header + b"\0" * (20 * 1024 * 1024)  # a zero-filled file: one endless "line"
+    new = encode((row(index) for index in range(10)), fmt)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        summary = compare(damaged, new, fmt)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert summary.compared is False
+    assert "longer than" in summary.reason
+    # The damaged file itself is 20 MiB in memory here; reading it adds at most about one line.
+    assert peak < 4 * 1024 * 1024
+
+
+def test_a_comparison_past_its_time_budget_stops_and_says_so():
+    body = encode(row(index) for index in range(20_000))
+    ticks = iter(range(1_000_000))
+
+    summary = compare(body, body, time_budget_seconds=2, clock=lambda: next(ticks))
+
+    assert summary.compared is False
+    assert "time budget" in summary.reason
+
+
+def test_a_comparison_within_its_time_budget_completes():
+    body = encode(row(index) for index in range(20_000))
+
+    summary = compare(body, body, time_budget_seconds=60)
+
+    assert (summary.compared, summary.unchanged) == (True, 20_000)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import time
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -23,7 +24,14 @@ from report_export.models import ComparisonSummary, ExportFormat, KeySamples
 from report_export.reports import ColumnKind, ReportDefinition
 
 SAMPLE_KEYS = 5
+# The comparison runs in the generator after the file is written, inside the same Lambda timeout:
+# past this budget it gives up (compared=false) rather than risk the hand-over of a good file.
+TIME_BUDGET_SECONDS = 120.0
 _READ_SIZE = 256 * 1024
+# A report row is a few KiB at most (4096 characters per text cell); a "line" longer than this
+# is a damaged file, and reading it whole would let a corrupt original exhaust the memory.
+MAX_LINE_BYTES = 1024 * 1024
+_CLOCK_CHECK_EVERY = 4096
 # The writer puts a quote before text that a spreadsheet would run as a formula; the key's order is
 # that of the value without it.
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -62,7 +70,13 @@ class _Tally:
 
 
 def compare_reports(
-    original: ReportStream, new: ReportStream, definition: ReportDefinition, *, sample_size: int = SAMPLE_KEYS
+    original: ReportStream,
+    new: ReportStream,
+    definition: ReportDefinition,
+    *,
+    sample_size: int = SAMPLE_KEYS,
+    time_budget_seconds: float = TIME_BUDGET_SECONDS,
+    clock: Callable[[], float] = time.monotonic,
 ) -> ComparisonSummary:
     """Rows only in the original, only in the new file, changed (same key, other cells differ) and
     unchanged, with the first `sample_size` keys of each kind. Never raises for bad or different
@@ -73,13 +87,19 @@ def compare_reports(
             "only files of one format are compared row by row"
         )
     try:
-        return _merge_join(original, new, definition, sample_size)
+        return _merge_join(original, new, definition, sample_size, deadline=clock() + time_budget_seconds, clock=clock)
     except NotComparable as reason:
         return _not_compared(str(reason))
 
 
 def _merge_join(
-    original: ReportStream, new: ReportStream, definition: ReportDefinition, sample_size: int
+    original: ReportStream,
+    new: ReportStream,
+    definition: ReportDefinition,
+    sample_size: int,
+    *,
+    deadline: float,
+    clock: Callable[[], float],
 ) -> ComparisonSummary:
     original_rows = _KeyedRows(original, definition)
     new_rows = _KeyedRows(new, definition)
@@ -87,7 +107,11 @@ def _merge_join(
         raise NotComparable("the files have different columns (the report definition changed)")
     tally = _Tally(sample_size)
     left, right = original_rows.next(), new_rows.next()
+    steps = 0
     while left is not None or right is not None:
+        steps += 1
+        if steps % _CLOCK_CHECK_EVERY == 0 and clock() > deadline:
+            raise NotComparable(f"the comparison stopped after its time budget ({steps} rows read)")
         if left is not None and (right is None or left[0] < right[0]):
             tally.add("only_in_original", original_rows.shown_key(left[1]))
             left = original_rows.next()
@@ -158,16 +182,24 @@ class _KeyedRows:
         }
 
 
+def _bounded_lines(binary: BinaryIO) -> Iterator[bytes]:
+    while line := binary.readline(MAX_LINE_BYTES + 1):
+        if len(line) > MAX_LINE_BYTES:
+            raise NotComparable(f"a line of the file is longer than {MAX_LINE_BYTES} bytes: the file is damaged")
+        yield line
+
+
 def _csv_rows(binary: BinaryIO) -> tuple[tuple[str, ...], Iterator[tuple[Any, ...]]]:
-    text = io.TextIOWrapper(binary, encoding="utf-8", newline="")
-    reader = csv.reader(text)
+    # Line by bounded line; a quoted field that never closes is stopped by csv's own field size
+    # limit (csv.Error), so neither can grow without bound.
+    reader = csv.reader(line.decode("utf-8") for line in _bounded_lines(binary))
     header = tuple(next(reader, ()))
     return header, map(tuple, reader)
 
 
 def _ndjson_rows(binary: BinaryIO) -> tuple[tuple[str, ...], Iterator[tuple[Any, ...]]]:
     def objects() -> Iterator[dict[str, Any]]:
-        for line in binary:
+        for line in _bounded_lines(binary):
             if line.strip():
                 record = orjson.loads(line)
                 if not isinstance(record, dict):
