@@ -476,3 +476,49 @@ def test_a_reports_history_records_creation_and_each_download_url_and_pages_olde
 
 def _cursor(api, job_id):
     return api.call("GET", f"{JOBS}/{job_id}/history", query={"limit": 1}).json["next_cursor"]
+
+
+def test_a_request_that_keeps_colliding_backs_off_with_jitter_and_gets_through(api, aws, report, monkeypatch):
+    import types
+
+    from report_export import reexports
+    from report_export.reexports import reexport_service
+    from report_export.store import StaleWrite
+
+    store = reexport_service()._store
+    real_create = store.create_reexport
+    collisions = {"left": 4}
+    waits = []
+
+    def collide(*args, **kwargs):
+        # Other users' transactions on the same report cancel this one (TransactionConflict), four times running.
+        if collisions["left"]:
+            collisions["left"] -= 1
+            raise StaleWrite("transaction cancelled")
+        return real_create(*args, **kwargs)
+
+    monkeypatch.setattr(store, "create_reexport", collide)
+    monkeypatch.setattr(reexports, "time", types.SimpleNamespace(sleep=waits.append))
+
+    response = request_reexport(api, report.id)
+
+    assert response.status == 202, response.body
+    assert len(waits) == 4 and all(0 <= wait <= 0.5 for wait in waits)
+    assert len(set(waits)) > 1  # jittered, not a fixed pause
+
+
+def test_cancelling_the_running_regenerating_job_through_the_jobs_api_marks_the_reexport_too(api, aws, report):
+    record = request_reexport(api, report.id).json
+    store = job_service()._store
+    store.claim_job(
+        "tenant-a", record["job_id"], now="2030-01-01T00:00:00.000Z", lease_until="2030-01-01T00:10:00.000Z"
+    )
+    store.mark_reexport_running("tenant-a", record["id"], now="2030-01-01T00:00:00.000Z")
+
+    response = api.call("DELETE", f"{JOBS}/{record['job_id']}")
+
+    assert (response.status, response.json["cancel_requested"]) == (202, True)
+    marked = api.call("GET", f"{REEXPORTS}/{record['id']}").json
+    assert (marked["status"], marked["cancel_requested"]) == ("running", True)
+    again = api.call("DELETE", f"{REEXPORTS}/{record['id']}")
+    assert (again.status, again.json["cancel_requested"], again.json["version"]) == (202, True, marked["version"])

@@ -393,7 +393,156 @@ def test_a_failure_whose_reexport_ended_meanwhile_still_fails_the_job(api, aws, 
         for event in history_events["events"]
         if "stateEnteredEventDetails" in event
     ]
-    assert entered[:3] == ["Route Outcome", "Store Failure And Lineage", "Store Failure"]
+    assert entered[:5] == [
+        "Route Outcome",
+        "Store Failure And Lineage",
+        "Read Reexport After Failure",
+        "Check Reexport After Failure",
+        "Prepare Job Failure",
+    ]
+    assert "Store Failure" in entered and "Mark Lineage Notified" not in entered
     new_job = api.call("GET", f"{JOBS}/{requested['job_id']}").json
     assert (new_job["status"], new_job["error_code"]) == ("failed", "UPSTREAM_REJECTED")
-    assert record_of(api, requested["id"])["status"] == "succeeded"
+    record = record_of(api, requested["id"])
+    # The record's own status stands, and its announcement is still to make: the job's says nothing of it.
+    assert (record["status"], record["notification_sent_at"]) == ("succeeded", None)
+    [event] = [event for event in aws.events() if event["detail"]["job_id"] == requested["job_id"]]
+    assert "reexport" not in event["detail"]
+
+
+def test_a_result_stored_by_a_service_during_the_store_leaves_its_announcement_to_make(api, aws, monkeypatch):
+    from support.events import claims_for, http_event
+
+    original = generated_report(api, aws)
+    drain_announcements(aws)
+    requested = reexport(api, original["id"])
+    sfn = generator()._sfn
+    real_start = sfn.start_execution
+    restored = object_bytes(aws, original["file_path"])
+    key = "tenants/tenant-a/restored/feed.csv"
+    aws.s3.put_object(Bucket=aws.bucket, Key=key, Body=restored, ContentType="text/csv")
+    new_file = {
+        "key": key,
+        "size_bytes": len(restored),
+        "sha256": hashlib.sha256(restored).hexdigest(),
+        "row_count": original["row_count"],
+    }
+
+    def a_service_stores_the_result_first(**kwargs):
+        version = record_of(api, requested["id"])["version"]
+        event = http_event(
+            "PUT",
+            f"{REEXPORTS}/{requested['id']}",
+            claims=claims_for("tenant-a", "[internal_service]", "svc-restore"),
+            body={"expected_version": version, "new_file": new_file},
+        )
+        assert api.invoke(event).status == 200
+        return real_start(**kwargs)
+
+    monkeypatch.setattr(sfn, "start_execution", a_service_stores_the_result_first)
+
+    execution = execution_of(run_worker(aws), requested["job_id"])
+
+    assert execution["error"] == "StoreFailed"
+    record = record_of(api, requested["id"])
+    assert (record["status"], record["notification_sent_at"]) == ("succeeded", None)
+    [event] = aws.events()
+    assert event["detail-type"] == "Report Job Failed" and "reexport" not in event["detail"]
+    answer = api.invoke(
+        http_event(
+            "PUT",
+            f"{REEXPORTS}/{requested['id']}",
+            claims=claims_for("tenant-a", "[internal_service]", "svc-restore"),
+            body={"expected_version": record["version"], "notification_sent": True},
+        )
+    )
+    assert answer.status == 200, answer.body
+    assert answer.json["notification_sent_at"] is not None
+
+
+def test_when_the_event_cannot_be_published_the_reexport_is_not_marked_notified(api, aws, upstream, monkeypatch):
+    original = generated_report(api, aws)
+    drain_announcements(aws)
+    requested = reexport(api, original["id"])
+    upstream.knobs.always_fail_with = 400
+    sfn = generator()._sfn
+    real_start = sfn.start_execution
+
+    def eventbridge_refuses_the_event(**kwargs):
+        execution_input = json.loads(kwargs["input"])
+        execution_input["event"]["detail_type"] = ""  # EventBridge answers FailedEntryCount 1
+        return real_start(**{**kwargs, "input": json.dumps(execution_input)})
+
+    monkeypatch.setattr(sfn, "start_execution", eventbridge_refuses_the_event)
+
+    execution = execution_of(run_worker(aws), requested["job_id"])
+
+    assert (execution["status"], execution["error"]) == ("FAILED", "AnnouncementFailed")
+    record = record_of(api, requested["id"])
+    assert (record["status"], record["notification_sent_at"]) == ("failed", None)
+    assert len(aws.notifications()) == 1  # SNS went out; the event did not
+
+
+def test_a_succeeded_reexport_whose_new_job_expired_gives_no_download_url(api, aws, upstream):
+    original = generated_report(api, aws)
+    requested = reexport(api, original["id"])
+    run_worker(aws)
+    aws.dynamodb.update_item(
+        TableName=aws.table_name,
+        Key={"PK": {"S": "TENANT#tenant-a"}, "SK": {"S": f"JOB#{requested['job_id']}"}},
+        UpdateExpression="SET expires_at = :past",
+        ExpressionAttributeValues={":past": {"S": "2020-01-01T00:00:00.000Z"}},
+    )
+
+    record = record_of(api, requested["id"])
+
+    assert record["status"] == "succeeded" and record["new_file"] is not None
+    assert (record["download_url"], record["download_expires_at"]) == (None, None)
+    download = api.call("GET", f"{JOBS}/{requested['job_id']}/download")
+    assert (download.status, download.error_code) == (410, "REPORT_EXPIRED")
+    issued = [entry for entry in history(api, requested["job_id"]) if entry["event"] == "download_url_issued"]
+    assert issued == []
+
+
+def test_a_refused_failure_transaction_is_tried_again_while_the_reexport_is_still_active(
+    api, aws, upstream, monkeypatch
+):
+    original = generated_report(api, aws)
+    requested = reexport(api, original["id"])
+    upstream.knobs.always_fail_with = 400
+    sfn = generator()._sfn
+    real_start = sfn.start_execution
+
+    def take_over_then_start(**kwargs):
+        # Another attempt claims the job: every try of the transaction is refused, the record stays active.
+        aws.dynamodb.update_item(
+            TableName=aws.table_name,
+            Key={"PK": {"S": "TENANT#tenant-a"}, "SK": {"S": f"JOB#{requested['job_id']}"}},
+            UpdateExpression="SET attempt = attempt + :one",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+        )
+        return real_start(**kwargs)
+
+    monkeypatch.setattr(sfn, "start_execution", take_over_then_start)
+
+    execution = execution_of(run_worker(aws), requested["job_id"])
+
+    history_events = aws.sfn.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)
+    entered = [
+        event["stateEnteredEventDetails"]["name"]
+        for event in history_events["events"]
+        if "stateEnteredEventDetails" in event
+    ]
+    assert entered[:9] == [
+        "Route Outcome",
+        "Store Failure And Lineage",
+        "Read Reexport After Failure",
+        "Check Reexport After Failure",
+        "Retry Failure And Lineage",
+        "Store Failure And Lineage",
+        "Read Reexport After Failure",
+        "Check Reexport After Failure",
+        "Prepare Job Failure",
+    ]
+    assert execution["status"] == "FAILED"  # the job belongs to another attempt: this one changes nothing
+    assert record_of(api, requested["id"])["status"] in ("pending", "running")

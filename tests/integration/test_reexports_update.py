@@ -214,3 +214,75 @@ def test_another_tenants_service_cannot_update_the_reexport(api, aws, pending):
     assert record_of(api, pending["id"]) == {
         name: value for name, value in pending.items() if not name.startswith("download_")
     }
+
+
+def test_storing_while_the_job_keeps_writing_progress_is_not_refused(api, aws, pending, monkeypatch):
+    from report_export.reexports import reexport_service
+
+    store = job_service()._store
+    claimed = store.claim_job(
+        "tenant-a", pending["job_id"], now="2030-01-01T00:00:00.000Z", lease_until="2030-01-01T00:10:00.000Z"
+    )
+    service_store = reexport_service()._store
+    real_store_result = service_store.store_reexport_result
+
+    def a_checkpoint_lands_first(*args, **kwargs):
+        # The generator writes progress between the PUT's read of the job and its transaction: a new version.
+        store.update_attempt(claimed, {"progress_pct": 40})
+        return real_store_result(*args, **kwargs)
+
+    monkeypatch.setattr(service_store, "store_reexport_result", a_checkpoint_lands_first)
+
+    response = put(api, pending["id"], {"expected_version": 1, "new_file": stored_file(aws)})
+
+    assert response.status == 200, response.body
+    assert response.json["status"] == "succeeded"
+    running = api.call("GET", f"{JOBS}/{pending['job_id']}").json
+    assert (running["status"], running["cancel_requested"], running["progress_pct"]) == ("running", True, 40)
+
+
+def test_two_announcements_at_the_same_version_publish_once(api, aws, pending, monkeypatch):
+    from report_export.reexports import reexport_service
+
+    put(api, pending["id"], {"expected_version": 1, "new_file": stored_file(aws)})
+    aws.notifications(), aws.events()
+    service = reexport_service()
+    real_announce = service._announce
+    overlapping = []
+
+    def a_second_request_arrives_meanwhile(record):
+        if not overlapping:
+            overlapping.append(put(api, pending["id"], {"expected_version": 2, "notification_sent": True}))
+        return real_announce(record)
+
+    monkeypatch.setattr(service, "_announce", a_second_request_arrives_meanwhile)
+
+    response = put(api, pending["id"], {"expected_version": 2, "notification_sent": True})
+
+    assert response.status == 200, response.body
+    assert response.json["version"] == 3
+    [second] = overlapping
+    assert (second.status, second.error_code) == (409, "CONCURRENT_UPDATE")
+    assert len(aws.notifications()) == 1 and len(aws.events()) == 1
+
+
+def test_an_announcement_that_cannot_be_published_is_503_and_can_be_retried(api, aws, pending):
+    import boto3
+
+    put(api, pending["id"], {"expected_version": 1, "new_file": stored_file(aws)})
+    sns = boto3.client("sns")
+    [topic] = sns.list_topics()["Topics"]
+    sns.delete_topic(TopicArn=topic["TopicArn"])
+
+    response = put(api, pending["id"], {"expected_version": 2, "notification_sent": True})
+
+    assert (response.status, response.error_code) == (503, "SERVICE_UNAVAILABLE")
+    assert "try again" in response.json["error"]["message"]
+    unchanged = record_of(api, pending["id"])
+    assert (unchanged["version"], unchanged["notification_sent_at"]) == (2, None)
+    sns.create_topic(Name=topic["TopicArn"].rsplit(":", 1)[1])
+
+    retried = put(api, pending["id"], {"expected_version": 2, "notification_sent": True})
+
+    assert retried.status == 200, retried.body
+    assert (retried.json["version"], retried.json["notification_sent_at"] is not None) == (3, True)

@@ -80,7 +80,8 @@ def list_reexports(
 @router.get(
     f"{REEXPORTS}/<reexport_id>",
     summary="Get one re-export: status, lineage and, when it succeeded, a download URL",
-    description="Roles: all readers. Once succeeded, and while the new file exists, the answer carries a fresh "
+    description="Roles: all readers. Once succeeded, and while the new file exists and has not expired (the new "
+    "job's expires_at), the answer carries a fresh "
     "presigned download_url (TTL REPORT_DOWNLOAD_TTL_SEC); each one is an entry in the report's history. "
     "The ETag header is the record's version.",
     tags=["re-exports"],
@@ -98,14 +99,22 @@ def get_reexport(reexport_id: ReexportId) -> Response[Reexport]:
     description="Role: internal_service only. Optimistic locking: send the version read (expected_version, or "
     "the If-Match header); a stale one answers 409 VERSION_CONFLICT. new_file moves a pending or running "
     "re-export to succeeded (the key must be under tenants/{your tenant}/ and exist, with that size); "
-    "notification_sent announces a finished re-export (SNS, EventBridge) and records notification_sent_at. "
-    "Any other move answers 409 INVALID_TRANSITION.",
+    "notification_sent announces a finished re-export (SNS, EventBridge) and records notification_sent_at; "
+    "while another request announces it the answer is 409 CONCURRENT_UPDATE, and if the announcement cannot be "
+    "published, 503 SERVICE_UNAVAILABLE (retry with the same version). Any other move answers 409 INVALID_TRANSITION.",
     tags=["re-exports"],
     security=BEARER_AUTH,
     responses={
         200: success_response(Reexport, "The re-export, updated"),
         **error_responses(
-            400, 401, 403, 404, 409, conflict="Stale version (VERSION_CONFLICT) or invalid move (INVALID_TRANSITION)"
+            400,
+            401,
+            403,
+            404,
+            409,
+            503,
+            conflict="Stale version (VERSION_CONFLICT), invalid move (INVALID_TRANSITION) or an announcement "
+            "in progress (CONCURRENT_UPDATE)",
         ),
     },
 )

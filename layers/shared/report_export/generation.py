@@ -181,8 +181,13 @@ class Generator:
         except Exception:
             # Without the state machine the failure cannot be announced, but the job must still end.
             logger.exception("The failure could not be handed over; marking the job failed directly")
+            changes = _failure_changes(*failure)
+            if claimed.job.reexport_id and self._reexports.fail(
+                claimed, attempt_update(claimed, changes, remove=("lease_expires_at",)), *failure
+            ):
+                return
             try:
-                self._store.update_attempt(claimed, _failure_changes(*failure), remove=("lease_expires_at",))
+                self._store.update_attempt(claimed, changes, remove=("lease_expires_at",))
             except StaleWrite:
                 pass
 

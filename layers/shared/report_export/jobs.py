@@ -38,7 +38,14 @@ from report_export.observability import logger, metrics
 from report_export.pagination import CursorCodec, query_fingerprint
 from report_export.settings import Settings, get_settings
 from report_export.signing import Signer
-from report_export.store import IdempotencyKeyTaken, JobStore, StaleWrite, StoredJob, versioned_update
+from report_export.store import (
+    IdempotencyKeyTaken,
+    JobStore,
+    StaleWrite,
+    StoredJob,
+    reexport_update,
+    versioned_update,
+)
 
 _JOB_ID_RE = re.compile(JOB_ID_PATTERN)
 # A cancel reads, decides and writes conditionally; the generator may move the job in between.
@@ -168,6 +175,7 @@ class JobService:
                     return CancelOutcome(updated.job, completed=True)
                 if status is JobStatus.RUNNING:
                     if stored.job.cancel_requested:
+                        self._note_reexport_cancel_requested(stored.job)
                         return CancelOutcome(stored.job, completed=False)
                     updated = self._store.update_job(
                         stored,
@@ -175,6 +183,7 @@ class JobService:
                         changes={"cancel_requested": True, "updated_at": format_timestamp(now_utc())},
                     )
                     logger.info("Cancel requested for a running job")
+                    self._note_reexport_cancel_requested(updated.job)
                     return CancelOutcome(updated.job, completed=False)
             except StaleWrite:
                 continue
@@ -182,6 +191,29 @@ class JobService:
                 return CancelOutcome(stored.job, completed=True)
             raise JobNotCancellable(f"The job has already {status.value} and can no longer be cancelled")
         raise ConcurrentUpdate("The job changed while it was being cancelled; try again")
+
+    def _note_reexport_cancel_requested(self, job: Job) -> None:
+        """A running job that regenerates a report: its re-export says cancel_requested too (whichever of the
+        two DELETEs asked); the generator ends both at its next checkpoint."""
+        if not job.reexport_id:
+            return
+        try:
+            self._store.update_reexport(
+                reexport_update(
+                    job.tenant_id,
+                    job.reexport_id,
+                    {"cancel_requested": True, "updated_at": format_timestamp(now_utc())},
+                    condition="#status IN (:pending, :running) AND (attribute_not_exists(#asked) OR #asked = :no)",
+                    condition_names={"#status": "status", "#asked": "cancel_requested"},
+                    condition_values={
+                        ":pending": ReexportStatus.PENDING.value,
+                        ":running": ReexportStatus.RUNNING.value,
+                        ":no": False,
+                    },
+                )
+            )
+        except StaleWrite:
+            pass  # it ended meanwhile (its status says how), or it already says so
 
     def _cancel_queued(self, principal: Principal, stored: StoredJob) -> StoredJob:
         """queued → cancelled; a job that regenerates a report ends its re-export in the same transaction

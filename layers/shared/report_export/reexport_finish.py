@@ -10,6 +10,9 @@ comparison of both files streamed from S3.
 
 from __future__ import annotations
 
+import random
+import time
+from collections.abc import Callable
 from typing import Any
 from uuid import NAMESPACE_URL, uuid5
 
@@ -41,11 +44,15 @@ from report_export.store import (
     StoredJob,
     StoredReexport,
     reexport_end_items,
+    reexport_key,
     reexport_update,
 )
 
 GZIP_MIME_TYPE = "application/gzip"
 _NOT_FOUND_CODES = ("404", "NoSuchKey", "NotFound")
+# Ending a job with its re-export: a refused transaction is read again and retried while the record is active.
+_END_ATTEMPTS = 4
+_END_BACKOFF_SECONDS = 0.05
 
 
 class ReexportLineage:
@@ -66,16 +73,10 @@ class ReexportLineage:
 
     def cancel(self, claimed: StoredJob, job_change: JobUpdate) -> bool:
         """The job's cancel and its re-export's end in one transaction; False when there is no active
-        re-export or the transaction failed (the caller then cancels the job alone, if it still can)."""
-        current = self._active(claimed.job)
-        if current is None:
-            return False
-        record = current.record
-        now = _now()
-        try:
-            self._store.end_reexport_with_job(
-                job_change,
-                record,
+        re-export (the caller then cancels the job alone, if it still can)."""
+
+        def cancelled(record: Reexport, now: str) -> tuple[dict[str, Any], HistoryEvent]:
+            return (
                 {"status": ReexportStatus.CANCELLED, "completed_at": now, "updated_at": now},
                 new_event(
                     record.report_id,
@@ -84,10 +85,44 @@ class ReexportLineage:
                     details={"reexport_id": record.id, "job_id": record.job_id, "while": "running"},
                 ),
             )
-        except StaleWrite:
-            return False
-        logger.info("Re-export cancelled while running", extra={"reexport_id": record.id})
-        return True
+
+        ended = self._end_with_job(claimed, job_change, cancelled)
+        if ended:
+            logger.info("Re-export cancelled while running", extra={"reexport_id": claimed.job.reexport_id})
+        return ended
+
+    def fail(self, claimed: StoredJob, job_change: JobUpdate, code: str, message: str) -> bool:
+        """The job failed without the state machine (its hand-over failed): the re-export ends failed with it,
+        and the original is released, in one transaction. False as for `cancel`."""
+
+        def failed(record: Reexport, now: str) -> tuple[dict[str, Any], HistoryEvent]:
+            changes = _failure_changes(code, message, now)
+            return changes, _completed(_with_changes(record, changes))
+
+        return self._end_with_job(claimed, job_change, failed)
+
+    def _end_with_job(
+        self,
+        claimed: StoredJob,
+        job_change: JobUpdate,
+        ending: Callable[[Reexport, str], tuple[dict[str, Any], HistoryEvent]],
+    ) -> bool:
+        """A refused transaction is tried again while the record is still active (a conflicting write to it,
+        such as DELETE's note of cancel_requested, is no reason to leave it active); False only once the
+        record has verifiably ended (or there is none), or the job itself keeps refusing the change."""
+        for attempt in range(_END_ATTEMPTS):
+            current = self._active(claimed.job)
+            if current is None:
+                return False
+            changes, event = ending(current.record, _now())
+            try:
+                self._store.end_reexport_with_job(job_change, current.record, changes, event)
+            except StaleWrite:
+                time.sleep(random.uniform(0, _END_BACKOFF_SECONDS * 2**attempt))
+                continue
+            return True
+        logger.warning("The job and its re-export could not be ended together", extra={"job_id": claimed.job.id})
+        return False
 
     def augment(
         self,
@@ -101,8 +136,11 @@ class ReexportLineage:
 
         Adds `store_transaction` (success) or `fail_transaction` (failure): the job's own update plus
         the items that end the re-export; `rollback.lineage`: the items that fail the re-export when
-        the result cannot be stored; `reexport_notified`: the record's notification_sent_at. The event
-        and the notification carry the lineage summary.
+        the result cannot be stored, with the event and notified-update that go with them;
+        `reexport_key`, to read the record again when a transaction is refused; `job_event` and
+        `job_notification` (failure): the job's own announcement, for when the record ended otherwise;
+        `reexport_notified`: the record's notification_sent_at, only while it has the status announced.
+        The event and the notification carry the lineage summary.
         """
         job = claimed.job
         current = self._active(job)
@@ -123,23 +161,26 @@ class ReexportLineage:
                 "token": _token(job, claimed.attempt, "succeeded"),
             }
             store_failed = _failure_changes("STORE_FAILED", "The report was generated but could not be stored", now)
+            rolled_back = _with_changes(record, store_failed)
+            # The rollback's own event stays the job's: it is what is announced when the re-export could not be
+            # failed with the job (it ended meanwhile, e.g. an internal service stored a result), so the
+            # announcement never claims a lineage the record does not have.
             result["rollback"] = {
                 **result["rollback"],
                 "lineage": {
-                    "items": reexport_end_items(
-                        table, record, store_failed, _completed(_with_changes(record, store_failed))
-                    )
+                    "items": reexport_end_items(table, record, store_failed, _completed(rolled_back)),
+                    "event": _with_lineage_event(result["rollback"]["event"], rolled_back),
+                    "reexport_notified": _notified_update(record, ReexportStatus.FAILED, now),
                 },
             }
-            result["rollback"]["event"] = _with_lineage_event(
-                result["rollback"]["event"], _with_changes(record, store_failed)
-            )
             result["event"] = _with_lineage_event(result["event"], final)
             result["notification"] = self._notification(job, result["notification"], final, succeeded=True)
         else:
             detail = result["event"]["detail"]
             failed = _failure_changes(detail.get("error_code", "INTERNAL"), detail.get("error_message", ""), now)
             final = _with_changes(record, failed)
+            # Announced instead when the re-export cannot be ended with the job (it verifiably ended otherwise).
+            result["job_event"], result["job_notification"] = result["event"], result["notification"]
             result["fail_transaction"] = {
                 "items": [
                     _transact_update(table, result["fail"]),
@@ -149,14 +190,8 @@ class ReexportLineage:
             }
             result["event"] = _with_lineage_event(result["event"], final)
             result["notification"] = self._notification(job, result["notification"], final, succeeded=False)
-        result["reexport_notified"] = reexport_update(
-            record.tenant_id,
-            record.id,
-            {"notification_sent_at": now},
-            condition="attribute_exists(PK)",
-            condition_names={},
-            condition_values={},
-        ).as_task_input()
+        result["reexport_key"] = reexport_key(record.tenant_id, record.id)
+        result["reexport_notified"] = _notified_update(record, final.status, now)
         return result
 
     def _active(self, job: Job) -> StoredReexport | None:
@@ -242,6 +277,19 @@ class ReexportLineage:
 
 def _now() -> str:
     return format_timestamp(now_utc())
+
+
+def _notified_update(record: Reexport, announced: ReexportStatus, now: str) -> dict[str, Any]:
+    """notification_sent_at, only while the record has the status that was announced: a record another writer
+    ended otherwise (an internal service's result) keeps its own announcement to make."""
+    return reexport_update(
+        record.tenant_id,
+        record.id,
+        {"notification_sent_at": now},
+        condition="#status = :announced",
+        condition_names={"#status": "status"},
+        condition_values={":announced": announced.value},
+    ).as_task_input()
 
 
 def _token(job: Job, attempt: int, outcome: str) -> str:

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import json
 import posixpath
+import random
 import re
+import time
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cache
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 from uuid6 import uuid7
 
@@ -32,10 +35,11 @@ from report_export.errors import (
     ReexportNotCancellable,
     ReportFileGone,
     ReportNotReexportable,
+    ServiceUnavailable,
     ValidationFailed,
     VersionConflict,
 )
-from report_export.history import new_event
+from report_export.history import SERVICE_ACTOR, new_event
 from report_export.jobs import JobService, job_service
 from report_export.lineage import REEXPORT_COMPLETED_DETAIL_TYPE, lineage_summary, lineage_text
 from report_export.models import (
@@ -62,19 +66,26 @@ from report_export.rest import describe_validation_errors
 from report_export.settings import Settings, get_settings
 from report_export.signing import Signer
 from report_export.store import (
+    ANNOUNCEMENT_CLAIM,
     JobStore,
     JobUpdate,
     StaleWrite,
     StoredJob,
     StoredReexport,
+    job_update,
     reexport_update,
     versioned_update,
 )
 
 _ID_RE = re.compile(JOB_ID_PATTERN)
-# Conditional writes race with other requests and with the generator: read again a few times, then give up.
-_ATTEMPTS = 3
+# Conditional writes race with other requests and with the generator: read again a few times, with a jittered
+# backoff between tries (twenty users at once collide in DynamoDB's transactions), then give up.
+_ATTEMPTS = 6
+_BACKOFF_BASE_SECONDS = 0.02
+_BACKOFF_CAP_SECONDS = 0.5
 _PARAMETER_FIELDS = {"job_type", "format", "compression", "farm_id", "barn_id", "batch_id", "start_date", "end_date"}
+# A claim to announce older than this was abandoned (its request died): another request may take it over.
+_ANNOUNCEMENT_CLAIM_SECONDS = 300
 _ETAG_RE = re.compile(r'^\s*(?:W/)?"?(\d{1,18})"?\s*$')
 
 
@@ -143,10 +154,15 @@ class ReexportService:
         reason: str | None = None,
     ) -> ReexportOutcome:
         """Start regenerating a succeeded report, or answer the re-export already pending or running for it."""
-        for _ in range(_ATTEMPTS):
+        for attempt in range(_ATTEMPTS):
+            if attempt:
+                _backoff(attempt)
             original = self._load_report(principal, report_id)
             if original.job.active_reexport_id:
-                return ReexportOutcome(self._active(principal, original), replayed=True)
+                active = self._active(principal, original)
+                if active is not None:
+                    return ReexportOutcome(active, replayed=True)
+                continue  # the active record was left over by a job that had finished: repaired, read again
             if original.job.status is not JobStatus.SUCCEEDED:
                 raise ReportNotReexportable(
                     f"Only a report that succeeded can be re-exported; this one is {original.job.status.value}"
@@ -240,7 +256,27 @@ class ReexportService:
             raise InvalidTransition(
                 f"The re-export's completion was already announced at {format_timestamp(record.notification_sent_at)}"
             )
-        self._announce(record)
+        # Claim first, announce, then record: two requests at the same version cannot both announce.
+        moment = now_utc()
+        marker = f"{format_timestamp(moment)}#{uuid7()}"
+        try:
+            self._store.claim_reexport_announcement(
+                record.tenant_id,
+                record.id,
+                expected_version=stored.version,
+                marker=marker,
+                stale_before=format_timestamp(moment - timedelta(seconds=_ANNOUNCEMENT_CLAIM_SECONDS)),
+            )
+        except StaleWrite:
+            self._explain_failed_claim(principal, reexport_id, expected_version)
+        try:
+            self._announce(record)
+        except (ClientError, BotoCoreError, RuntimeError):
+            logger.exception("Announcing the re-export's completion failed", extra={"reexport_id": record.id})
+            self._store.release_reexport_announcement(record.tenant_id, record.id, marker=marker)
+            raise ServiceUnavailable(
+                "The re-export's completion could not be announced right now; try again with the same version"
+            ) from None
         now = format_timestamp(now_utc())
         try:
             updated = self._store.update_reexport(
@@ -248,9 +284,10 @@ class ReexportService:
                     record.tenant_id,
                     record.id,
                     {"notification_sent_at": now, "updated_at": now},
-                    condition="#version = :expected_version",
-                    condition_names={"#version": "version"},
-                    condition_values={":expected_version": stored.version},
+                    condition="#version = :expected_version AND #claim = :marker",
+                    condition_names={"#version": "version", "#claim": ANNOUNCEMENT_CLAIM},
+                    condition_values={":expected_version": stored.version, ":marker": marker},
+                    remove=(ANNOUNCEMENT_CLAIM,),
                 )
             )
         except StaleWrite:
@@ -264,6 +301,10 @@ class ReexportService:
         """The record; once it succeeded and its file is there, with a fresh download URL (an audit event)."""
         record = self._load(principal, reexport_id).record
         if record.status is not ReexportStatus.SUCCEEDED or record.new_file is None:
+            return record
+        job = self._store.get_job(record.tenant_id, record.job_id)
+        if job is not None and job.job.expires_at is not None and job.job.expires_at <= now_utc():
+            # As the job's own download (410 REPORT_EXPIRED): an expired file is not handed out; re-export again.
             return record
         new_file = record.new_file
         try:
@@ -306,7 +347,12 @@ class ReexportService:
     def cancel_reexport(self, principal: Principal, reexport_id: str) -> ReexportCancelOutcome:
         """Cancel through the job's own cancel: a queued job ends with its re-export at once, a running
         one is asked to stop and the generator ends both."""
-        record = self._load(principal, reexport_id, consistent=True).record
+        stored = self._load(principal, reexport_id, consistent=True)
+        if stored.record.status.is_active:
+            stored = self._repair_if_orphaned(principal, stored)
+            if stored.record.status is ReexportStatus.CANCELLED:
+                return ReexportCancelOutcome(stored.record, completed=True)  # its job had been cancelled
+        record = stored.record
         if not record.status.is_active:
             raise ReexportNotCancellable(
                 f"The re-export has already {record.status.value} and can no longer be cancelled"
@@ -315,8 +361,7 @@ class ReexportService:
             outcome = self._jobs.cancel_job(principal, record.job_id)
         except (JobNotCancellable, NotFound):
             raise ReexportNotCancellable("The re-export has already finished and can no longer be cancelled") from None
-        if not outcome.completed:
-            self._note_cancel_requested(principal, reexport_id)
+        # A running job's cancel also marked the record cancel_requested (the job's own cancel does that).
         return ReexportCancelOutcome(self._load(principal, reexport_id, consistent=True).record, outcome.completed)
 
     def update_reexport(
@@ -415,13 +460,70 @@ class ReexportService:
             logger.exception("Could not queue the job for generation", extra={"job_id": job.id})
             metrics.add_metric(name="JobDispatchFailed", unit="Count", value=1)
 
-    def _active(self, principal: Principal, original: StoredJob) -> Reexport:
+    def _active(self, principal: Principal, original: StoredJob) -> Reexport | None:
+        """The re-export the original names as active; None when that record turned out to be left over by a
+        job that had already finished (it is then ended, and the original released, so the caller reads again)."""
         active_id = original.job.active_reexport_id or ""
         active = self._store.get_reexport(principal.tenant_id, active_id, consistent=True)
         if active is None:
             raise ConcurrentUpdate("The report's re-export is being set up; try again")
+        if active.record.status.is_active:
+            active = self._repair_if_orphaned(principal, active)
+        if not active.record.status.is_active:
+            # Ended (just now, or earlier without the original released): release it, and the caller reads again.
+            self._store.release_original(principal.tenant_id, original.job.id, active_id)
+            return None
         logger.info("Re-export already in progress", extra={"reexport_id": active_id})
         return active.record
+
+    def _repair_if_orphaned(self, principal: Principal, stored: StoredReexport) -> StoredReexport:
+        """An active record whose job has already finished (a fallback ended the job alone) ends as its job
+        did, and releases the original, in one transaction conditioned on both. Returns the record as it is now."""
+        record = stored.record
+        job = self._store.get_job(record.tenant_id, record.job_id, consistent=True)
+        if job is None or job.job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
+            return stored
+        now = format_timestamp(now_utc())
+        finished = job.job
+        changes: dict[str, Any] = {"completed_at": now, "updated_at": now}
+        details: dict[str, Any] = {"reexport_id": record.id, "job_id": record.job_id, "repaired": True}
+        if finished.status is JobStatus.CANCELLED:
+            changes["status"] = ReexportStatus.CANCELLED
+            event_type = HistoryEventType.REEXPORT_CANCELLED
+        else:
+            event_type = HistoryEventType.REEXPORT_COMPLETED
+            new_file = _file_of(finished) if finished.status is JobStatus.SUCCEEDED else None
+            if new_file is not None:
+                matches = record.original_file is not None and record.original_file.sha256 == new_file.sha256
+                changes.update(status=ReexportStatus.SUCCEEDED, new_file=new_file, matches_original=matches)
+                if not matches:
+                    changes["comparison"] = ComparisonSummary(
+                        compared=False, reason="the re-export was completed late; rows were not compared"
+                    )
+                details.update(matches_original=matches, sha256=new_file.sha256)
+            else:
+                code = finished.error_code or "INTERNAL"
+                changes.update(
+                    status=ReexportStatus.FAILED,
+                    error_code=code,
+                    error_message=finished.error_message or "The re-export's job ended without it",
+                )
+                details["error_code"] = code
+            details.update(requested_by=record.requested_by, reason=record.reason)
+        details["outcome"] = ReexportStatus(changes["status"]).value
+        event = new_event(record.report_id, event_type, actor=SERVICE_ACTOR, details=details)
+        try:
+            self._store.end_orphaned_reexport(job, stored, changes, event)
+        except StaleWrite:
+            pass  # it moved meanwhile: read it again either way
+        else:
+            logger.warning(
+                "A re-export left active by its finished job was ended",
+                extra={"reexport_id": record.id, "job_status": finished.status.value},
+            )
+            metrics.add_metric(name="ReexportsRepaired", unit="Count", value=1)
+        current = self._store.get_reexport(record.tenant_id, record.id, consistent=True)
+        return current or stored
 
     def _load_report(self, principal: Principal, report_id: str) -> StoredJob:
         stored = None
@@ -459,6 +561,16 @@ class ReexportService:
             raise InvalidTransition(f"A re-export that is {current.record.status.value} cannot take a result")
         raise ConcurrentUpdate("The re-export's job changed while the result was stored; try again")
 
+    def _explain_failed_claim(self, principal: Principal, reexport_id: str, expected_version: int) -> None:
+        current = self._load(principal, reexport_id, consistent=True)
+        if current.version != expected_version:
+            raise VersionConflict(
+                f"The re-export is at version {current.version}, not {expected_version}; read it again"
+            )
+        if current.record.notification_sent_at is not None:
+            raise InvalidTransition("The re-export's completion was already announced")
+        raise ConcurrentUpdate("Another request is announcing the re-export's completion; read it again shortly")
+
     def _head_tenant_object(self, tenant_id: str, file_ref: StoreFileReference) -> dict[str, Any]:
         prefix = f"tenants/{tenant_id}/"
         if not file_ref.key.startswith(prefix) or any(part in ("", ".", "..") for part in file_ref.key.split("/")):
@@ -474,22 +586,6 @@ class ReexportService:
                 f"new_file.size_bytes does not match the stored object ({head['ContentLength']} bytes)"
             )
         return head
-
-    def _note_cancel_requested(self, principal: Principal, reexport_id: str) -> None:
-        current = self._load(principal, reexport_id, consistent=True).record
-        try:
-            self._store.update_reexport(
-                reexport_update(
-                    current.tenant_id,
-                    current.id,
-                    {"cancel_requested": True, "updated_at": format_timestamp(now_utc())},
-                    condition="#status IN (:pending, :running)",
-                    condition_names={"#status": "status"},
-                    condition_values={":pending": "pending", ":running": "running"},
-                )
-            )
-        except StaleWrite:
-            pass  # it ended meanwhile: its status says how
 
     def _announce(self, record: Reexport) -> None:
         summary = lineage_summary(record)
@@ -520,6 +616,11 @@ class ReexportService:
         metrics.add_metric(name="ReexportsAnnounced", unit="Count", value=1)
 
 
+def _backoff(attempt: int) -> None:
+    """Full jitter: a random wait up to an exponentially growing cap, so colliding requests spread out."""
+    time.sleep(random.uniform(0, min(_BACKOFF_CAP_SECONDS, _BACKOFF_BASE_SECONDS * 2**attempt)))
+
+
 def _file_of(job: Job) -> FileReference | None:
     if not job.file_path or job.sha256 is None or job.size_bytes is None:
         return None
@@ -543,8 +644,15 @@ def _superseding(job: StoredJob | None, now: str) -> JobUpdate | None:
             job, expected_status=JobStatus.QUEUED, changes={"status": JobStatus.CANCELLED, "updated_at": now}
         )
     if job.job.status is JobStatus.RUNNING:
-        return versioned_update(
-            job, expected_status=JobStatus.RUNNING, changes={"cancel_requested": True, "updated_at": now}
+        # Only while it runs, not at the version read: every progress checkpoint bumps the version, so a
+        # versioned write would keep losing. Whichever attempt runs it notices the cancel at its next checkpoint.
+        return job_update(
+            job.job.tenant_id,
+            job.job.id,
+            {"cancel_requested": True, "updated_at": now},
+            condition="#status = :running",
+            condition_names={"#status": "status"},
+            condition_values={":running": JobStatus.RUNNING.value},
         )
     return None
 

@@ -223,6 +223,8 @@ _REEXPORT_JSON_FIELDS = (
     "comparison",
     "changed_inputs",
 )
+# An internal service's announcement in progress (who claimed it, and when): never part of the record.
+ANNOUNCEMENT_CLAIM = "announcement_claim"
 _ACTIVE_REEXPORT = "#status IN (:pending, :running)"
 _ACTIVE_REEXPORT_NAMES = {"#status": "status"}
 _ACTIVE_REEXPORT_VALUES = {":pending": ReexportStatus.PENDING.value, ":running": ReexportStatus.RUNNING.value}
@@ -365,7 +367,9 @@ def _reexport_item(record: Reexport, *, original_manifest: dict[str, Any] | None
 def _stored_reexport(raw_item: dict[str, Any]) -> StoredReexport:
     item = _deserialize(raw_item)
     attributes: dict[str, Any] = {
-        name: value for name, value in item.items() if name not in _KEY_ATTRIBUTES and not name.endswith("_json")
+        name: value
+        for name, value in item.items()
+        if name not in _KEY_ATTRIBUTES and name != ANNOUNCEMENT_CLAIM and not name.endswith("_json")
     }
     for name in _REEXPORT_JSON_FIELDS:
         if f"{name}_json" in item:
@@ -733,6 +737,91 @@ class JobStore:
         self._transact(
             [job_change.as_transact_item(self._table), *reexport_end_items(self._table, record, changes, event)]
         )
+
+    def release_original(self, tenant_id: str, report_id: str, reexport_id: str) -> None:
+        """The original names a re-export that has ended: it may be re-exported again (no-op otherwise)."""
+        try:
+            self._update_item(release_original_update(tenant_id, report_id, reexport_id))
+        except StaleWrite:
+            pass
+
+    def end_orphaned_reexport(
+        self, job: StoredJob, record: StoredReexport, changes: dict[str, Any], event: HistoryEvent
+    ) -> None:
+        """Repair: a re-export still active although its job has finished ends as the job did, and the
+        original is released, in one transaction conditioned on both (the record at the version read, the
+        job still in the finished status read). StaleWrite when either moved."""
+        current = record.record
+        self._transact(
+            [
+                {
+                    "ConditionCheck": {
+                        "TableName": self._table,
+                        "Key": job_key(job.job.tenant_id, job.job.id),
+                        "ConditionExpression": "#status = :finished",
+                        "ExpressionAttributeNames": {"#status": "status"},
+                        "ExpressionAttributeValues": _serialize({":finished": job.job.status.value}),
+                    }
+                },
+                reexport_update(
+                    current.tenant_id,
+                    current.id,
+                    changes,
+                    condition=f"#version = :expected_version AND {_ACTIVE_REEXPORT}",
+                    condition_names={**_ACTIVE_REEXPORT_NAMES, "#version": "version"},
+                    condition_values={**_ACTIVE_REEXPORT_VALUES, ":expected_version": record.version},
+                ).as_transact_item(self._table),
+                release_original_update(current.tenant_id, current.report_id, current.id).as_transact_item(self._table),
+                history_put(self._table, current.tenant_id, event),
+            ]
+        )
+
+    def claim_reexport_announcement(
+        self, tenant_id: str, reexport_id: str, *, expected_version: int, marker: str, stale_before: str
+    ) -> None:
+        """Take the right to announce a finished re-export: only at the version read, not yet announced, and
+        not being announced by another request (a claim older than stale_before was abandoned). The version
+        is not bumped: the claim is internal, and released if the announcement fails. StaleWrite otherwise."""
+        self._update_item(
+            JobUpdate(
+                key=reexport_key(tenant_id, reexport_id),
+                update_expression="SET #claim = :marker",
+                condition_expression=(
+                    "#version = :expected_version AND attribute_not_exists(#sent) AND #status IN (:succeeded, :failed)"
+                    " AND (attribute_not_exists(#claim) OR #claim < :stale_before)"
+                ),
+                names={
+                    "#claim": ANNOUNCEMENT_CLAIM,
+                    "#version": "version",
+                    "#sent": "notification_sent_at",
+                    "#status": "status",
+                },
+                values=_serialize(
+                    {
+                        ":marker": marker,
+                        ":expected_version": expected_version,
+                        ":succeeded": ReexportStatus.SUCCEEDED.value,
+                        ":failed": ReexportStatus.FAILED.value,
+                        ":stale_before": stale_before,
+                    }
+                ),
+            )
+        )
+
+    def release_reexport_announcement(self, tenant_id: str, reexport_id: str, *, marker: str) -> None:
+        """Give the claim back (the announcement failed), so that a retry can take it; no-op if it is not ours."""
+        try:
+            self._update_item(
+                JobUpdate(
+                    key=reexport_key(tenant_id, reexport_id),
+                    update_expression="REMOVE #claim",
+                    condition_expression="#claim = :marker",
+                    names={"#claim": ANNOUNCEMENT_CLAIM},
+                    values=_serialize({":marker": marker}),
+                )
+            )
+        except StaleWrite:
+            pass
 
     def store_reexport_result(
         self,
