@@ -287,24 +287,28 @@ def test_a_cancel_while_running_ends_the_job_and_the_reexport_cancelled(api, aws
     assert aws.s3.list_objects_v2(Bucket=aws.bucket)["KeyCount"] == 1  # the original only: the upload was aborted
 
 
-def test_when_the_result_cannot_be_stored_the_new_file_is_deleted_and_the_reexport_fails(api, aws, monkeypatch):
-    original = generated_report(api, aws)
-    drain_announcements(aws)
-    requested = reexport(api, original["id"])
+def take_over_before_the_store(aws, monkeypatch, job_id):
+    """Another attempt claims the job between the upload and the store: the store's condition fails."""
     sfn = generator()._sfn
     real_start = sfn.start_execution
 
     def take_over_then_start(**kwargs):
-        # Another attempt claims the job between the upload and the store: the transaction's condition fails.
         aws.dynamodb.update_item(
             TableName=aws.table_name,
-            Key={"PK": {"S": "TENANT#tenant-a"}, "SK": {"S": f"JOB#{requested['job_id']}"}},
+            Key={"PK": {"S": "TENANT#tenant-a"}, "SK": {"S": f"JOB#{job_id}"}},
             UpdateExpression="SET attempt = attempt + :one",
             ExpressionAttributeValues={":one": {"N": "1"}},
         )
         return real_start(**kwargs)
 
     monkeypatch.setattr(sfn, "start_execution", take_over_then_start)
+
+
+def test_when_the_result_cannot_be_stored_the_new_file_is_deleted_and_the_reexport_fails(api, aws, monkeypatch):
+    original = generated_report(api, aws)
+    drain_announcements(aws)
+    requested = reexport(api, original["id"])
+    take_over_before_the_store(aws, monkeypatch, requested["job_id"])
 
     executions = run_worker(aws)
 
@@ -510,20 +514,7 @@ def test_a_refused_failure_transaction_is_tried_again_while_the_reexport_is_stil
     original = generated_report(api, aws)
     requested = reexport(api, original["id"])
     upstream.knobs.always_fail_with = 400
-    sfn = generator()._sfn
-    real_start = sfn.start_execution
-
-    def take_over_then_start(**kwargs):
-        # Another attempt claims the job: every try of the transaction is refused, the record stays active.
-        aws.dynamodb.update_item(
-            TableName=aws.table_name,
-            Key={"PK": {"S": "TENANT#tenant-a"}, "SK": {"S": f"JOB#{requested['job_id']}"}},
-            UpdateExpression="SET attempt = attempt + :one",
-            ExpressionAttributeValues={":one": {"N": "1"}},
-        )
-        return real_start(**kwargs)
-
-    monkeypatch.setattr(sfn, "start_execution", take_over_then_start)
+    take_over_before_the_store(aws, monkeypatch, requested["job_id"])
 
     execution = execution_of(run_worker(aws), requested["job_id"])
 
