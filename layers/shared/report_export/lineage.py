@@ -8,9 +8,31 @@ from __future__ import annotations
 
 from typing import Any
 
-from report_export.models import ChangedInputs, ComparisonSummary, FileReference, Reexport, format_timestamp
+from report_export.models import (
+    ChangedInputs,
+    ComparisonSummary,
+    FileReference,
+    Reexport,
+    ReexportStatus,
+    format_timestamp,
+)
 
 REEXPORT_COMPLETED_DETAIL_TYPE = "Report Reexport Completed"
+
+
+def success_changes(record: Reexport, new_file: FileReference, now: str) -> dict[str, Any]:
+    """A re-export completed by a new file, whoever stored it (the pipeline or an internal service).
+
+    matches_original compares sha256 only, so it is known even when the original file is gone.
+    """
+    original = record.original_file
+    return {
+        "status": ReexportStatus.SUCCEEDED,
+        "new_file": new_file,
+        "matches_original": original is not None and original.sha256 == new_file.sha256,
+        "completed_at": now,
+        "updated_at": now,
+    }
 
 
 def _file_summary(file: FileReference | None) -> dict[str, Any] | None:

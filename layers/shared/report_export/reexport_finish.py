@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 
 from report_export.comparison import ReportStream, compare_reports
 from report_export.history import SERVICE_ACTOR, new_event
-from report_export.lineage import lineage_summary, lineage_text
+from report_export.lineage import lineage_summary, lineage_text, success_changes
 from report_export.models import (
     ChangedInputs,
     ComparisonSummary,
@@ -212,15 +212,8 @@ class ReexportLineage:
         now: str,
     ) -> dict[str, Any]:
         record = current.record
-        original = record.original_file
-        matches = original is not None and original.sha256 == new_file.sha256
-        changes: dict[str, Any] = {
-            "status": ReexportStatus.SUCCEEDED,
-            "new_file": new_file,
-            "matches_original": matches,
-            "completed_at": now,
-            "updated_at": now,
-        }
+        changes = success_changes(record, new_file, now)
+        matches = changes["matches_original"]
         if not matches:
             changes["comparison"] = self._compare(record, job, new_file)
         changed_inputs = _changed_inputs(current.original_manifest, manifest)

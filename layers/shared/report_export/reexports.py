@@ -41,7 +41,7 @@ from report_export.errors import (
 )
 from report_export.history import SERVICE_ACTOR, new_event
 from report_export.jobs import JobService, job_service
-from report_export.lineage import REEXPORT_COMPLETED_DETAIL_TYPE, lineage_summary, lineage_text
+from report_export.lineage import REEXPORT_COMPLETED_DETAIL_TYPE, lineage_summary, lineage_text, success_changes
 from report_export.models import (
     JOB_ID_PATTERN,
     ComparisonSummary,
@@ -209,15 +209,8 @@ class ReexportService:
             sha256=file_ref.sha256,
             row_count=file_ref.row_count,
         )
-        matches = record.original_file is not None and record.original_file.sha256 == file_ref.sha256
-        changes: dict[str, Any] = {
-            "status": ReexportStatus.SUCCEEDED,
-            "new_file": new_file,
-            "matches_original": matches,
-            "completed_at": now,
-            "updated_at": now,
-        }
-        if not matches:
+        changes = success_changes(record, new_file, now)
+        if not changes["matches_original"]:
             changes["comparison"] = ComparisonSummary(
                 compared=False, reason="the file was stored by an internal service; rows were not compared"
             )
@@ -229,7 +222,7 @@ class ReexportService:
                 "reexport_id": record.id,
                 "job_id": record.job_id,
                 "outcome": ReexportStatus.SUCCEEDED.value,
-                "matches_original": matches,
+                "matches_original": changes["matches_original"],
                 "sha256": file_ref.sha256,
                 "requested_by": record.requested_by,
                 "reason": record.reason,
@@ -494,8 +487,8 @@ class ReexportService:
             event_type = HistoryEventType.REEXPORT_COMPLETED
             new_file = _file_of(finished) if finished.status is JobStatus.SUCCEEDED else None
             if new_file is not None:
-                matches = record.original_file is not None and record.original_file.sha256 == new_file.sha256
-                changes.update(status=ReexportStatus.SUCCEEDED, new_file=new_file, matches_original=matches)
+                changes.update(success_changes(record, new_file, now))
+                matches = changes["matches_original"]
                 if not matches:
                     changes["comparison"] = ComparisonSummary(
                         compared=False, reason="the re-export was completed late; rows were not compared"
