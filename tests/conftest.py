@@ -278,6 +278,36 @@ class ApiClient:
     def create_job(self, body: dict[str, Any] | None = None, **kwargs: Any) -> ApiResponse:
         return self.call("POST", "/api/v1/reports/jobs", body=valid_job_request() if body is None else body, **kwargs)
 
+    def read_all_pages(self, path: str, limit: int, **query: Any) -> list[list[str]]:
+        """The ids of every page of a list, following next_cursor to the end."""
+        pages: list[list[str]] = []
+        cursor = None
+        while True:
+            response = self.call("GET", path, query={"limit": limit, "next_cursor": cursor, **query})
+            assert response.status == 200, response.body
+            pages.append([item["id"] for item in response.json["items"]])
+            cursor = response.json["next_cursor"]
+            if cursor is None:
+                return pages
+            assert len(pages) < 50, "pagination does not end"
+
+
+def take_over_before_the_store(aws: Aws, monkeypatch: pytest.MonkeyPatch, job_id: str) -> None:
+    """Another attempt claims the job between the upload and the store: the store's condition fails."""
+    sfn = generation.generator()._sfn
+    real_start = sfn.start_execution
+
+    def take_over_then_start(**kwargs: Any) -> Any:
+        aws.dynamodb.update_item(
+            TableName=aws.table_name,
+            Key={"PK": {"S": "TENANT#tenant-a"}, "SK": {"S": f"JOB#{job_id}"}},
+            UpdateExpression="SET attempt = attempt + :one",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+        )
+        return real_start(**kwargs)
+
+    monkeypatch.setattr(sfn, "start_execution", take_over_then_start)
+
 
 def valid_job_request(**overrides: Any) -> dict[str, Any]:
     request = {

@@ -16,7 +16,7 @@ from report_export.generation import generator
 from report_export.models import JobType
 from report_export.reports import REPORT_DEFINITIONS, definition_for
 
-from conftest import LambdaContextStub, valid_job_request
+from conftest import LambdaContextStub, take_over_before_the_store, valid_job_request
 from support.worker import deliver_once
 
 JOBS = "/api/v1/reports/jobs"
@@ -303,19 +303,7 @@ def test_a_store_failure_rolls_back_the_file(api, aws, monkeypatch):
     """Between upload and store another attempt takes the job over: the store step's condition
     fails, the state machine deletes the new object and the job never says succeeded."""
     job_id = api.create_job().json["id"]
-    sfn = generator()._sfn
-    real_start = sfn.start_execution
-
-    def take_over_then_start(**kwargs):
-        aws.dynamodb.update_item(
-            TableName=aws.table_name,
-            Key={"PK": {"S": "TENANT#tenant-a"}, "SK": {"S": f"JOB#{job_id}"}},
-            UpdateExpression="SET attempt = attempt + :one",
-            ExpressionAttributeValues={":one": {"N": "1"}},
-        )
-        return real_start(**kwargs)
-
-    monkeypatch.setattr(sfn, "start_execution", take_over_then_start)
+    take_over_before_the_store(aws, monkeypatch, job_id)
 
     _, executions = run_worker(aws)
 

@@ -20,22 +20,10 @@ def set_status(tenant, job_id, status):
     return store.update_job(stored, expected_status=stored.job.status, changes={"status": status})
 
 
-def read_all_pages(api, limit, **query):
-    pages, cursor = [], None
-    while True:
-        response = api.call("GET", JOBS, query={"limit": limit, "next_cursor": cursor, **query})
-        assert response.status == 200, response.body
-        pages.append([item["id"] for item in response.json["items"]])
-        cursor = response.json["next_cursor"]
-        if cursor is None:
-            return pages
-        assert len(pages) < 50, "pagination does not end"
-
-
 def test_lists_newest_first_in_full_pages_until_the_cursor_is_null(api):
     ids = create_jobs(api, 25)
 
-    pages = read_all_pages(api, limit=10)
+    pages = api.read_all_pages(JOBS, limit=10)
 
     assert [len(page) for page in pages] == [10, 10, 5]
     assert [job_id for page in pages for job_id in page] == list(reversed(ids))
@@ -44,7 +32,7 @@ def test_lists_newest_first_in_full_pages_until_the_cursor_is_null(api):
 def test_an_exact_multiple_of_the_page_size_ends_without_an_empty_page(api):
     create_jobs(api, 6)
 
-    assert [len(page) for page in read_all_pages(api, limit=3)] == [3, 3]
+    assert [len(page) for page in api.read_all_pages(JOBS, limit=3)] == [3, 3]
 
 
 def test_default_limit_is_20_and_items_are_whole_jobs(api):
@@ -71,7 +59,7 @@ def test_filter_by_status_returns_full_pages_even_when_matches_are_sparse(api):
     for job_id in failed:
         set_status("tenant-a", job_id, JobStatus.FAILED)
 
-    pages = read_all_pages(api, limit=2, status="failed")
+    pages = api.read_all_pages(JOBS, limit=2, status="failed")
 
     assert [len(page) for page in pages] == [2, 2, 1]
     assert [job_id for page in pages for job_id in page] == list(reversed(failed))
@@ -83,7 +71,7 @@ def test_filter_by_type(api):
         job_type = TYPES[index % 4]
         by_type[job_type].append(api.create_job(valid_job_request(job_type=job_type)).json["id"])
 
-    pages = read_all_pages(api, limit=2, job_type="TELEMETRY_EXPORT")
+    pages = api.read_all_pages(JOBS, limit=2, job_type="TELEMETRY_EXPORT")
 
     assert [job_id for page in pages for job_id in page] == list(reversed(by_type["TELEMETRY_EXPORT"]))
     assert [len(page) for page in pages] == [2, 1]
@@ -99,7 +87,7 @@ def test_both_filters_fill_pages_across_many_non_matching_jobs(api):
             if job_type == "WEIGHVISION_EXPORT":
                 wanted.append(job_id)
 
-    pages = read_all_pages(api, limit=3, status="succeeded", job_type="WEIGHVISION_EXPORT")
+    pages = api.read_all_pages(JOBS, limit=3, status="succeeded", job_type="WEIGHVISION_EXPORT")
 
     assert [job_id for page in pages for job_id in page] == list(reversed(wanted))
     assert [len(page) for page in pages] == [3, 2]

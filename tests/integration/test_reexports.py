@@ -328,18 +328,6 @@ def _finish(record_id, status):
         )
 
 
-def read_all_pages(api, limit, **query):
-    pages, cursor = [], None
-    while True:
-        response = api.call("GET", REEXPORTS, query={"limit": limit, "next_cursor": cursor, **query})
-        assert response.status == 200, response.body
-        pages.append([item["id"] for item in response.json["items"]])
-        cursor = response.json["next_cursor"]
-        if cursor is None:
-            return pages
-        assert len(pages) < 50, "pagination does not end"
-
-
 def test_lists_newest_first_in_full_pages_and_filters_by_report_and_status(api, aws):
     reports = [put_succeeded_report(aws) for _ in range(3)]
     ids_by_report = {report.id: [] for report in reports}
@@ -351,10 +339,10 @@ def test_lists_newest_first_in_full_pages_and_filters_by_report_and_status(api, 
     newest_first = sorted((rid for ids in ids_by_report.values() for rid in ids), reverse=True)
     _finish(ids_by_report[reports[1].id][-1], "succeeded")
 
-    everything = read_all_pages(api, limit=4)
-    of_one = read_all_pages(api, limit=2, report_id=reports[1].id)
-    of_one_failed = read_all_pages(api, limit=1, report_id=reports[1].id, status="failed")
-    succeeded = read_all_pages(api, limit=5, status="succeeded")
+    everything = api.read_all_pages(REEXPORTS, limit=4)
+    of_one = api.read_all_pages(REEXPORTS, limit=2, report_id=reports[1].id)
+    of_one_failed = api.read_all_pages(REEXPORTS, limit=1, report_id=reports[1].id, status="failed")
+    succeeded = api.read_all_pages(REEXPORTS, limit=5, status="succeeded")
 
     assert [len(page) for page in everything] == [4, 4, 1]
     assert [rid for page in everything for rid in page] == newest_first

@@ -14,7 +14,7 @@ from report_export.generation import generator
 from report_export.models import JobType
 from report_export.reports import definition_for
 
-from conftest import valid_job_request
+from conftest import take_over_before_the_store, valid_job_request
 from support.reexports import (
     JOBS,
     REEXPORTS,
@@ -285,23 +285,6 @@ def test_a_cancel_while_running_ends_the_job_and_the_reexport_cancelled(api, aws
         "running",
     )
     assert aws.s3.list_objects_v2(Bucket=aws.bucket)["KeyCount"] == 1  # the original only: the upload was aborted
-
-
-def take_over_before_the_store(aws, monkeypatch, job_id):
-    """Another attempt claims the job between the upload and the store: the store's condition fails."""
-    sfn = generator()._sfn
-    real_start = sfn.start_execution
-
-    def take_over_then_start(**kwargs):
-        aws.dynamodb.update_item(
-            TableName=aws.table_name,
-            Key={"PK": {"S": "TENANT#tenant-a"}, "SK": {"S": f"JOB#{job_id}"}},
-            UpdateExpression="SET attempt = attempt + :one",
-            ExpressionAttributeValues={":one": {"N": "1"}},
-        )
-        return real_start(**kwargs)
-
-    monkeypatch.setattr(sfn, "start_execution", take_over_then_start)
 
 
 def test_when_the_result_cannot_be_stored_the_new_file_is_deleted_and_the_reexport_fails(api, aws, monkeypatch):
