@@ -47,11 +47,13 @@ from moto import mock_aws  # noqa: E402
 from moto.core.botocore_stubber import BotocoreStubber  # noqa: E402
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend  # noqa: E402
 
-from report_export import clients, generation, signing  # noqa: E402
-from report_export.downloads import download_service  # noqa: E402
-from report_export.jobs import job_service  # noqa: E402
-from report_export.reexports import reexport_service  # noqa: E402
-from report_export.settings import get_settings  # noqa: E402
+from report_export.aws import clients  # noqa: E402
+from report_export.core import signing  # noqa: E402
+from report_export.core.settings import get_settings  # noqa: E402
+from report_export.generation import generator as generation  # noqa: E402
+from report_export.jobs.downloads import download_service  # noqa: E402
+from report_export.jobs.service import job_service  # noqa: E402
+from report_export.reexports.service import reexport_service  # noqa: E402
 
 from support.events import claims_for, http_event  # noqa: E402
 from support.state_machine import create_report_state_machine, wait_for_execution  # noqa: E402

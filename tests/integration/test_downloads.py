@@ -14,13 +14,13 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pytest
 import requests
 
-from report_export.downloads import download_service
-from report_export.generation import DOWNLOAD_TOKEN_PURPOSE
-from report_export.jobs import job_service
-from report_export.models import canonical_json, format_timestamp, now_utc
-from report_export.settings import get_settings
-from report_export.signing import Signer, b64url_decode, b64url_encode
-from report_export.tokens import DownloadGrant, DownloadTokens
+from report_export.core.models import canonical_json, format_timestamp, now_utc
+from report_export.core.settings import get_settings
+from report_export.core.signing import Signer, b64url_decode, b64url_encode
+from report_export.generation.generator import DOWNLOAD_TOKEN_PURPOSE
+from report_export.jobs.downloads import download_service
+from report_export.jobs.links import DownloadGrant, DownloadTokens
+from report_export.jobs.service import job_service
 
 from conftest import LambdaContextStub
 from support.events import http_event

@@ -12,9 +12,9 @@ import json
 import orjson
 import pytest
 
-from report_export.generation import generator
-from report_export.models import JobType
-from report_export.reports import REPORT_DEFINITIONS, definition_for
+from report_export.core.models import JobType
+from report_export.generation.generator import generator
+from report_export.generation.reports import REPORT_DEFINITIONS, definition_for
 
 from conftest import LambdaContextStub, take_over_before_the_store, valid_job_request
 from support.worker import deliver_once

@@ -1,8 +1,8 @@
 import pytest
 
-from report_export.jobs import job_service
-from report_export.models import JobStatus
-from report_export.store import StaleWrite
+from report_export.aws.dynamo.store import StaleWrite
+from report_export.core.models import JobStatus
+from report_export.jobs.service import job_service
 
 JOBS = "/api/v1/reports/jobs"
 

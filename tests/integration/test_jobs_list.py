@@ -1,7 +1,7 @@
 import pytest
 
-from report_export.jobs import job_service
-from report_export.models import JobStatus
+from report_export.core.models import JobStatus
+from report_export.jobs.service import job_service
 
 from conftest import valid_job_request
 

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from report_export.jobs import job_service
+from report_export.jobs.service import job_service
 
 from conftest import ApiClient
 from support.reexports import (
@@ -310,7 +310,7 @@ def test_get_of_another_tenants_unknown_or_malformed_reexport_is_404(api, report
 
 def _finish(record_id, status):
     """Move a record as the pipeline would (the API never moves one to running or failed itself)."""
-    from report_export.store import reexport_update
+    from report_export.aws.dynamo.store import reexport_update
 
     store = job_service()._store
     current = store.get_reexport("tenant-a", record_id, consistent=True)
@@ -469,9 +469,9 @@ def _cursor(api, job_id):
 def test_a_request_that_keeps_colliding_backs_off_with_jitter_and_gets_through(api, aws, report, monkeypatch):
     import types
 
-    from report_export import reexports
-    from report_export.reexports import reexport_service
-    from report_export.store import StaleWrite
+    from report_export.aws.dynamo.store import StaleWrite
+    from report_export.reexports import service as reexports
+    from report_export.reexports.service import reexport_service
 
     store = reexport_service()._store
     real_create = store.create_reexport

@@ -10,9 +10,9 @@ import json
 
 import requests
 
-from report_export.generation import generator
-from report_export.models import JobType
-from report_export.reports import definition_for
+from report_export.core.models import JobType
+from report_export.generation.generator import generator
+from report_export.generation.reports import definition_for
 
 from conftest import take_over_before_the_store, valid_job_request
 from support.reexports import (
@@ -354,8 +354,8 @@ def test_an_ordinary_job_still_takes_the_single_item_store(api, aws):
 
 
 def test_a_failure_whose_reexport_ended_meanwhile_still_fails_the_job(api, aws, upstream, monkeypatch):
-    from report_export.jobs import job_service
-    from report_export.store import finish_reexport_update
+    from report_export.aws.dynamo.store import finish_reexport_update
+    from report_export.jobs.service import job_service
 
     original = generated_report(api, aws)
     requested = reexport(api, original["id"])

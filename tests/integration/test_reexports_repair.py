@@ -3,9 +3,9 @@ and a record left over anyway (by an older fallback, or a lost race) is repaired
 
 from __future__ import annotations
 
-from report_export.generation import generator
-from report_export.jobs import job_service
-from report_export.store import StaleWrite
+from report_export.aws.dynamo.store import StaleWrite
+from report_export.generation.generator import generator
+from report_export.jobs.service import job_service
 
 from conftest import LambdaContextStub
 from support.reexports import JOBS, REEXPORTS, generator_handler, history, put_succeeded_report, reexport_items

@@ -7,7 +7,7 @@ import hashlib
 
 import pytest
 
-from report_export.jobs import job_service
+from report_export.jobs.service import job_service
 
 from support.events import claims_for, http_event
 from support.reexports import JOBS, REEXPORTS, REPORT_BODY, history, put_succeeded_report, run_worker
@@ -217,7 +217,7 @@ def test_another_tenants_service_cannot_update_the_reexport(api, aws, pending):
 
 
 def test_storing_while_the_job_keeps_writing_progress_is_not_refused(api, aws, pending, monkeypatch):
-    from report_export.reexports import reexport_service
+    from report_export.reexports.service import reexport_service
 
     store = job_service()._store
     claimed = store.claim_job(
@@ -242,7 +242,7 @@ def test_storing_while_the_job_keeps_writing_progress_is_not_refused(api, aws, p
 
 
 def test_two_announcements_at_the_same_version_publish_once(api, aws, pending, monkeypatch):
-    from report_export.reexports import reexport_service
+    from report_export.reexports.service import reexport_service
 
     put(api, pending["id"], {"expected_version": 1, "new_file": stored_file(aws)})
     aws.notifications(), aws.events()

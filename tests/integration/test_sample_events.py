@@ -14,11 +14,13 @@ from pathlib import Path
 import pytest
 import requests
 
-from report_export import reexports, signing
-from report_export.auth import Principal
-from report_export.jobs import job_service
-from report_export.models import Job, JobStatus, JobType, now_utc
-from report_export.reexports import reexport_service
+from report_export.core import signing
+from report_export.core.auth import Principal
+from report_export.core.models import JobStatus, JobType, now_utc
+from report_export.jobs.models import Job
+from report_export.jobs.service import job_service
+from report_export.reexports import service as reexports
+from report_export.reexports.service import reexport_service
 
 from conftest import LambdaContextStub
 

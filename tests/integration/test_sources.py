@@ -4,15 +4,16 @@ from datetime import date
 
 import pytest
 
-from report_export.models import Job, JobStatus, JobType, now_utc
-from report_export.reports import definition_for
-from report_export.sources import (
+from report_export.core.models import JobStatus, JobType, now_utc
+from report_export.generation.reports import definition_for
+from report_export.generation.sources import (
     RetryPolicy,
     UpstreamBadData,
     UpstreamClient,
     UpstreamRejected,
     UpstreamUnavailable,
 )
+from report_export.jobs.models import Job
 
 from support.upstream import SampleUpstream
 

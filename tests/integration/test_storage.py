@@ -13,7 +13,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from report_export.storage import (
+from report_export.aws.s3 import (
     MIB,
     MultipartUpload,
     attachment_disposition,

@@ -11,8 +11,9 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 from uuid6 import uuid7
 
-from report_export.jobs import job_service
-from report_export.models import Job, JobStatus, JobType, now_utc
+from report_export.core.models import JobStatus, JobType, now_utc
+from report_export.jobs.models import Job
+from report_export.jobs.service import job_service
 
 from conftest import LambdaContextStub
 from support.worker import deliver_once

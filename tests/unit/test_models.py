@@ -3,7 +3,8 @@ from datetime import UTC, date, datetime
 import pytest
 from pydantic import ValidationError
 
-from report_export.models import CreateJobRequest, format_timestamp
+from report_export.core.models import format_timestamp
+from report_export.jobs.models import CreateJobRequest
 
 
 def request(**fields):

@@ -1,4 +1,4 @@
-from report_export.rest import describe_validation_errors
+from report_export.core.errors import describe_validation_errors
 
 
 def test_messages_name_the_field_and_drop_pydantic_prefixes():

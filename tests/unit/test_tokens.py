@@ -5,11 +5,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from report_export.errors import Forbidden, Unauthorized
-from report_export.generation import DOWNLOAD_TOKEN_PURPOSE
-from report_export.pagination import CursorCodec
-from report_export.signing import Signer, b64url_decode, b64url_encode
-from report_export.tokens import DownloadGrant, DownloadTokens, LinkExpired
+from report_export.core.errors import Forbidden, Unauthorized
+from report_export.core.paging import CursorCodec
+from report_export.core.signing import Signer, b64url_decode, b64url_encode
+from report_export.generation.generator import DOWNLOAD_TOKEN_PURPOSE
+from report_export.jobs.links import DownloadGrant, DownloadTokens, LinkExpired
 
 SECRET_PARAMETER = "/report-export/signing-secret"
 TENANT = "tenant-a"

@@ -7,8 +7,8 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from api import health_routes, jobs_routes, reexports_routes
-from report_export.observability import logger, metrics, tracer
-from report_export.rest import create_resolver, json_response, openapi_document, swagger_page
+from api.rest import create_resolver, json_response, openapi_document, swagger_page
+from report_export.core.observability import logger, metrics, tracer
 
 app = create_resolver()
 app.include_router(health_routes.router)

@@ -1,8 +1,8 @@
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from report_export.jobs import job_service
-from report_export.models import HealthStatus
-from report_export.rest import error_responses, success_response
+from api.rest import error_responses, success_response
+from report_export.jobs.models import HealthStatus
+from report_export.jobs.service import job_service
 
 router = Router()
 

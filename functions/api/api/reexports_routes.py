@@ -4,19 +4,16 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 
-from report_export.models import (
-    INTERNAL_ROLES,
-    JOB_ID_PATTERN,
-    READER_ROLES,
-    WRITER_ROLES,
+from api.rest import BEARER_AUTH, authenticate, error_responses, json_response, success_response
+from report_export.core.models import INTERNAL_ROLES, JOB_ID_PATTERN, READER_ROLES, WRITER_ROLES
+from report_export.reexports.models import (
     CreateReexportRequest,
     Reexport,
     ReexportPage,
     ReexportStatus,
     UpdateReexportRequest,
 )
-from report_export.reexports import reexport_service
-from report_export.rest import BEARER_AUTH, authenticate, error_responses, json_response, success_response
+from report_export.reexports.service import reexport_service
 
 router = Router()
 

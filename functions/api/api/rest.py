@@ -1,0 +1,195 @@
+"""The HTTP edge shared by the API functions: resolver, error envelope, authentication, OpenAPI.
+
+Every error leaves through one of the handlers below as {"error": {"code", "message", "traceId"}}.
+Powertools validates a request before any route code runs; that is safe because in AWS the
+HTTP API's JWT authorizer has already turned away requests without a valid token.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+
+import aws_lambda_powertools.event_handler.openapi.swagger_ui as swagger_ui
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate_swagger_html
+from pydantic import BaseModel
+
+from report_export.core.auth import Principal, authorize
+from report_export.core.errors import ErrorEnvelope, ServiceError, describe_validation_errors
+from report_export.core.models import Role
+from report_export.core.observability import logger
+from report_export.core.settings import get_settings
+
+API_TITLE = "Report export service"
+API_VERSION = "1.0.0"
+BEARER_AUTH = [{"bearerAuth": []}]
+
+_ERROR_DESCRIPTIONS = {
+    400: "Invalid request (VALIDATION_ERROR, INVALID_CURSOR)",
+    401: "Missing or invalid token (UNAUTHORIZED)",
+    403: "The caller's role does not allow this (FORBIDDEN)",
+    404: "No such resource for this tenant (NOT_FOUND)",
+    409: "Conflict with the current state",
+    410: "The report file has expired or no longer exists; re-export it (REPORT_EXPIRED, REPORT_FILE_GONE)",
+    503: "A dependency is not available (SERVICE_UNAVAILABLE)",
+}
+
+
+def success_response(model: type[BaseModel], description: str) -> dict[str, Any]:
+    """An OpenAPI success entry (Powertools leaves it out once a route lists any responses)."""
+    return {"description": description, "content": {content_types.APPLICATION_JSON: {"model": model}}}
+
+
+def error_responses(*statuses: int, conflict: str | None = None) -> dict[int, Any]:
+    """OpenAPI response entries for a route's error statuses, all with the one envelope."""
+    responses: dict[int, Any] = {}
+    for status in statuses:
+        description = conflict if status == 409 and conflict else _ERROR_DESCRIPTIONS[status]
+        responses[status] = {
+            "description": description,
+            "content": {content_types.APPLICATION_JSON: {"model": ErrorEnvelope}},
+        }
+    return responses
+
+
+def trace_id(router: BaseRouter) -> str:
+    return router.current_event.request_context.request_id or "unknown"
+
+
+def error_response(router: BaseRouter, status: int, code: str, message: str) -> Response:
+    envelope = {"error": {"code": code, "message": message, "traceId": trace_id(router)}}
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(envelope))
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body, headers=headers)
+
+
+class ApiResolver(APIGatewayHttpResolver):
+    """Powertools' resolver, refusing JSON array bodies.
+
+    For a model parameter Powertools takes the first element of an array body (a rule meant for
+    repeated form fields), so `[job, job]` would silently create one job and drop the other.
+    Every body this API accepts is a single JSON object.
+    """
+
+    def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        if _has_array_body(event):
+            request_id = (event.get("requestContext") or {}).get("requestId") or "unknown"
+            envelope = {
+                "error": {
+                    "code": "VALIDATION_ERROR",
+                    "message": "the request body must be a JSON object",
+                    "traceId": request_id,
+                }
+            }
+            return {
+                "statusCode": 400,
+                "headers": {"Content-Type": content_types.APPLICATION_JSON},
+                "body": json.dumps(envelope),
+                "isBase64Encoded": False,
+                "cookies": [],
+            }
+        return super().resolve(event, context)
+
+
+def _has_array_body(event: dict[str, Any]) -> bool:
+    body = event.get("body")
+    if not body:
+        return False
+    if event.get("isBase64Encoded"):
+        try:
+            body = base64.b64decode(body).decode()
+        except (ValueError, UnicodeDecodeError):
+            return False  # not JSON at all: Powertools reports it as invalid JSON
+    return body.lstrip().startswith("[")
+
+
+def create_resolver() -> APIGatewayHttpResolver:
+    app = ApiResolver(enable_validation=True)
+
+    @app.exception_handler(ServiceError)
+    def _service_error(error: ServiceError) -> Response:
+        if error.status >= 500:
+            logger.error("Request failed", extra={"code": error.code, "reason": error.message})
+        return error_response(app, error.status, error.code, error.message)
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid_request(error: RequestValidationError) -> Response:
+        return error_response(app, 400, "VALIDATION_ERROR", describe_validation_errors(error.errors()))
+
+    @app.not_found
+    def _no_route(_: NotFoundError) -> Response:
+        event = app.current_event
+        return error_response(app, 404, "NOT_FOUND", f"No route for {event.http_method} {event.path}")
+
+    @app.exception_handler(Exception)
+    def _unexpected(_: Exception) -> Response:
+        logger.exception("Unexpected error")
+        return error_response(
+            app, HTTPStatus.INTERNAL_SERVER_ERROR, "INTERNAL", "Something went wrong on our side; quote the traceId"
+        )
+
+    return app
+
+
+def authenticate(router: BaseRouter, allowed: Iterable[Role]) -> Principal:
+    """The caller, from the JWT authorizer's claims; Unauthorized or Forbidden otherwise."""
+    settings = get_settings()
+    principal = authorize(
+        router.current_event.raw_event,
+        allowed,
+        tenant_claim=settings.tenant_claim,
+        roles_claim=settings.roles_claim,
+    )
+    logger.append_keys(tenant_id=principal.tenant_id, requested_by=principal.subject)
+    return principal
+
+
+def openapi_document(app: APIGatewayHttpResolver) -> dict[str, Any]:
+    """The OpenAPI document as the API really behaves.
+
+    Powertools documents request validation failures as 422 with its own body; this API
+    answers them as 400 with the error envelope, so those entries are replaced.
+    """
+    schema = app.get_openapi_schema(
+        title=API_TITLE,
+        version=API_VERSION,
+        description="Asynchronous report exports: create a job, follow it, download the file.",
+        security_schemes={"bearerAuth": HTTPBearer(bearerFormat="JWT")},
+    )
+    document = json.loads(schema.model_dump_json(by_alias=True, exclude_none=True))
+    envelope_ref = {"$ref": "#/components/schemas/ErrorEnvelope"}
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.get("responses", {})
+            if responses.pop("422", None) is not None:
+                responses.setdefault(
+                    "400",
+                    {
+                        "description": _ERROR_DESCRIPTIONS[400],
+                        "content": {content_types.APPLICATION_JSON: {"schema": envelope_ref}},
+                    },
+                )
+    schemas = document.get("components", {}).get("schemas", {})
+    for powertools_only in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(powertools_only, None)
+    return document
+
+
+def swagger_page(document: dict[str, Any]) -> str:
+    """Swagger UI with its script and styles inlined from the Powertools package: no CDN needed."""
+    assets = Path(swagger_ui.__file__).parent
+    script = (assets / "swagger-ui-bundle.min.js").read_text(encoding="utf-8")
+    styles = (assets / "swagger-ui.min.css").read_text(encoding="utf-8")
+    spec = json.dumps(document).replace("</", "<\\/")
+    return generate_swagger_html(spec, script, styles, "", None, False)

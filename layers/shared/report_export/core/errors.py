@@ -1,0 +1,136 @@
+"""Domain errors. Each carries the HTTP status and the stable code of the error envelope."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, Field
+
+
+class ServiceError(Exception):
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "INTERNAL"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ValidationFailed(ServiceError):
+    status = 400
+    code = "VALIDATION_ERROR"
+
+
+class InvalidCursor(ServiceError):
+    status = 400
+    code = "INVALID_CURSOR"
+
+
+class Unauthorized(ServiceError):
+    status = 401
+    code = "UNAUTHORIZED"
+
+
+class Forbidden(ServiceError):
+    status = 403
+    code = "FORBIDDEN"
+
+
+class NotFound(ServiceError):
+    status = 404
+    code = "NOT_FOUND"
+
+
+class IdempotencyKeyReused(ServiceError):
+    status = 409
+    code = "IDEMPOTENCY_KEY_REUSED"
+
+
+class JobNotCancellable(ServiceError):
+    status = 409
+    code = "JOB_NOT_CANCELLABLE"
+
+
+class ConcurrentUpdate(ServiceError):
+    status = 409
+    code = "CONCURRENT_UPDATE"
+
+
+class ReportNotReady(ServiceError):
+    status = 409
+    code = "REPORT_NOT_READY"
+
+
+class ReportNotReexportable(ServiceError):
+    status = 409
+    code = "REPORT_NOT_REEXPORTABLE"
+
+
+class ReexportNotCancellable(ServiceError):
+    status = 409
+    code = "REEXPORT_NOT_CANCELLABLE"
+
+
+class VersionConflict(ServiceError):
+    status = 409
+    code = "VERSION_CONFLICT"
+
+
+class InvalidTransition(ServiceError):
+    status = 409
+    code = "INVALID_TRANSITION"
+
+
+class ReportExpired(ServiceError):
+    status = 410
+    code = "REPORT_EXPIRED"
+
+
+class ReportFileGone(ServiceError):
+    status = 410
+    code = "REPORT_FILE_GONE"
+
+
+class ServiceUnavailable(ServiceError):
+    status = 503
+    code = "SERVICE_UNAVAILABLE"
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(examples=["VALIDATION_ERROR"])
+    message: str = Field(examples=["end_date must be on or after start_date"])
+    traceId: str = Field(examples=["c6af9ac6-7b61-11e6-9a41-93e8deadbeef"])
+
+
+class ErrorEnvelope(BaseModel):
+    """The one shape of every error the API returns."""
+
+    error: ErrorBody
+
+
+_MAX_VALIDATION_ISSUES = 5
+_MAX_LOCATION_PART = 64
+
+
+def describe_validation_errors(errors: Iterable[dict[str, Any]]) -> str:
+    """A readable summary of what is wrong, naming fields but never echoing the values sent."""
+    issues: list[str] = []
+    for error in errors:
+        location = [str(part)[:_MAX_LOCATION_PART] for part in error.get("loc", ())]
+        source, fields = (location[0], location[1:]) if location else ("", [])
+        kind = error.get("type", "")
+        message = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
+        if kind == "json_invalid":
+            issues.append("the request body is not valid JSON")
+        elif source == "body" and not fields and kind == "missing":
+            issues.append("a JSON request body is required")
+        elif kind == "extra_forbidden":
+            issues.append(f"{'.'.join(fields)}: unknown field")
+        elif fields:
+            issues.append(f"{'.'.join(fields)}: {message}")
+        else:
+            issues.append(message)
+        if len(issues) == _MAX_VALIDATION_ISSUES:
+            break
+    return "; ".join(dict.fromkeys(issues)) or "the request is invalid"

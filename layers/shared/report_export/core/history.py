@@ -1,0 +1,61 @@
+"""A report's audit history: who created it, who was given a download URL, who re-exported it and
+with what result. Entries are written in the same transaction as the change they record, where
+there is one (job creation, re-export requested, cancelled, completed)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+from uuid6 import uuid7
+
+from report_export.core.models import Timestamp, now_utc
+
+
+class HistoryEventType(StrEnum):
+    CREATED = "created"
+    DOWNLOAD_URL_ISSUED = "download_url_issued"
+    REEXPORT_REQUESTED = "reexport_requested"
+    REEXPORT_CANCELLED = "reexport_cancelled"
+    REEXPORT_COMPLETED = "reexport_completed"
+
+
+class HistoryEvent(BaseModel):
+    """One entry of a report's audit history."""
+
+    id: str = Field(description="A UUIDv7: entries sort by it")
+    job_id: str
+    event: HistoryEventType
+    actor: str = Field(description="Who: a token's sub, signed-link, or the service")
+    at: Timestamp
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class HistoryPage(BaseModel):
+    items: list[HistoryEvent]
+    next_cursor: str | None = Field(None, description="Pass back as the next_cursor query parameter; null at the end.")
+
+
+# The actor of entries the service writes on its own behalf (a cancel noticed by the generator).
+SERVICE_ACTOR = "report-export"
+
+
+def new_event(
+    job_id: str,
+    event: HistoryEventType,
+    *,
+    actor: str,
+    details: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> HistoryEvent:
+    """A history entry with a UUIDv7 id, so a report's entries sort by time."""
+    return HistoryEvent(
+        id=str(uuid7()),
+        job_id=job_id,
+        event=event,
+        actor=actor,
+        at=at or now_utc(),
+        details={name: value for name, value in (details or {}).items() if value is not None},
+    )

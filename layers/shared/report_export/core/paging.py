@@ -1,0 +1,44 @@
+"""Opaque list cursors: signed, and bound to the tenant and filters of the query they came from."""
+
+from __future__ import annotations
+
+import binascii
+import hashlib
+import json
+import re
+
+from report_export.core.errors import InvalidCursor
+from report_export.core.models import canonical_json
+from report_export.core.signing import Signer, b64url_decode, b64url_encode
+
+_POSITION_RE = re.compile(r"^[0-9a-f-]{36}$")
+
+
+def query_fingerprint(**binding: str | None) -> str:
+    return hashlib.sha256(canonical_json(binding).encode()).hexdigest()[:32]
+
+
+class CursorCodec:
+    def __init__(self, signer: Signer) -> None:
+        self._signer = signer
+
+    def encode(self, *, after: str, fingerprint: str) -> str:
+        payload = canonical_json({"after": after, "query": fingerprint}).encode()
+        return f"{b64url_encode(payload)}.{self._signer.sign(payload)}"
+
+    def decode(self, cursor: str, *, fingerprint: str) -> str:
+        """The id of the last item of the previous page; InvalidCursor for anything else."""
+        try:
+            encoded_payload, signature = cursor.split(".")
+            payload = b64url_decode(encoded_payload)
+        except (ValueError, binascii.Error):
+            raise InvalidCursor("next_cursor is not a cursor this API issued") from None
+        if not self._signer.verify(payload, signature):
+            raise InvalidCursor("next_cursor is not a cursor this API issued")
+        position = json.loads(payload)
+        if position.get("query") != fingerprint:
+            raise InvalidCursor("next_cursor belongs to a different query: keep the same filters while paging")
+        after = position.get("after")
+        if not isinstance(after, str) or not _POSITION_RE.match(after):
+            raise InvalidCursor("next_cursor is not a cursor this API issued")
+        return after

@@ -1,0 +1,57 @@
+"""HMAC signing with the service's secret (a SecureString in SSM, read once per cold start).
+
+Each use derives its own key from the secret and a purpose label, so a value signed for one
+purpose (a pagination cursor) can never be replayed as another (a download token).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from functools import cache
+
+from report_export.aws import clients
+
+_SIGNATURE_BYTES = 16  # 128 bits: ample against forgery, short in a URL
+
+
+@cache
+def _secret(parameter_name: str) -> bytes:
+    response = clients.ssm().get_parameter(Name=parameter_name, WithDecryption=True)
+    return response["Parameter"]["Value"].encode()
+
+
+def load_secret(parameter_name: str) -> None:
+    """Read the secret now (the readiness check wants to know it is there)."""
+    _secret(parameter_name)
+
+
+def reset() -> None:
+    _secret.cache_clear()
+
+
+def b64url_encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def b64url_decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class Signer:
+    def __init__(self, parameter_name: str, purpose: str) -> None:
+        self._parameter_name = parameter_name
+        self._purpose = purpose.encode()
+
+    def _key(self) -> bytes:
+        return hmac.new(_secret(self._parameter_name), self._purpose, hashlib.sha256).digest()
+
+    def sign(self, payload: bytes) -> str:
+        return b64url_encode(hmac.new(self._key(), payload, hashlib.sha256).digest()[:_SIGNATURE_BYTES])
+
+    def verify(self, payload: bytes, signature: str) -> bool:
+        # compare_digest raises TypeError on non-ASCII text: a forged signature must be refused, not crash.
+        if not signature.isascii():
+            return False
+        return hmac.compare_digest(self.sign(payload), signature)

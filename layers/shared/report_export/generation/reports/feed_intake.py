@@ -1,0 +1,24 @@
+from report_export.core.models import JobType
+from report_export.generation.reports.definition import Column, ColumnKind, ReportDefinition
+
+K = ColumnKind
+
+DEFINITION = ReportDefinition(
+    job_type=JobType.FEED_INTAKE_EXPORT,
+    version=1,
+    title="Feed intake records",
+    service="feed",
+    path="/api/v1/feed/intake-records",
+    columns=(
+        Column("id", K.STRING),
+        Column("recorded_at", K.DATETIME),
+        Column("farm_id", K.STRING),
+        Column("barn_id", K.STRING),
+        Column("batch_id", K.STRING, required=False),
+        Column("feed_type", K.STRING),
+        Column("quantity_kg", K.DECIMAL),
+        Column("source", K.STRING),
+        Column("notes", K.STRING, required=False),
+    ),
+    sort_key=("recorded_at", "id"),
+)

@@ -1,0 +1,22 @@
+from report_export.core.models import JobType
+from report_export.generation.reports.definition import Column, ColumnKind, ReportDefinition
+
+K = ColumnKind
+
+DEFINITION = ReportDefinition(
+    job_type=JobType.TELEMETRY_EXPORT,
+    version=1,
+    title="Barn telemetry readings",
+    service="telemetry",
+    path="/api/v1/telemetry/readings",
+    columns=(
+        Column("id", K.STRING),
+        Column("recorded_at", K.DATETIME),
+        Column("device_id", K.STRING),
+        Column("barn_id", K.STRING),
+        Column("metric", K.STRING),
+        Column("value", K.DECIMAL),
+        Column("unit", K.STRING),
+    ),
+    sort_key=("recorded_at", "id"),
+)

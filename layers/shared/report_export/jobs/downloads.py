@@ -1,0 +1,128 @@
+"""Download URLs: minted fresh on every request, short-lived, and each one an audit event (a log line
+and an entry in the report's history, written before the URL is handed out)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, Field
+
+from report_export.aws import clients
+from report_export.aws.dynamo.store import JobStore
+from report_export.aws.s3 import presigned_download_url
+from report_export.core.auth import Principal
+from report_export.core.errors import ReportExpired, ReportFileGone, ReportNotReady
+from report_export.core.history import HistoryEventType, new_event
+from report_export.core.models import JobStatus, Timestamp, format_timestamp, now_utc
+from report_export.core.observability import logger, metrics
+from report_export.core.settings import Settings, get_settings
+from report_export.core.signing import Signer
+from report_export.generation.generator import DOWNLOAD_TOKEN_PURPOSE
+from report_export.jobs.links import DownloadTokens
+from report_export.jobs.models import Job
+from report_export.jobs.service import job_service
+
+
+class DownloadLink(BaseModel):
+    download_url: str = Field(description="A presigned URL; fetch it before expires_at")
+    expires_at: Timestamp
+
+
+@dataclass(frozen=True, slots=True)
+class Presigned:
+    url: str
+    expires_at: datetime
+
+
+class DownloadService:
+    def __init__(self, settings: Settings, s3: Any, tokens: DownloadTokens, store: JobStore) -> None:
+        self._settings = settings
+        self._s3 = s3
+        self._tokens = tokens
+        self._store = store
+
+    def download_link(self, principal: Principal, job_id: str) -> DownloadLink:
+        job = job_service().get_job(principal, job_id)
+        presigned = self._presign(job)
+        self._audit(job.tenant_id, job.id, presigned, issued_to=principal.subject, via="api")
+        return DownloadLink(download_url=presigned.url, expires_at=presigned.expires_at)
+
+    def redirect_for_link(self, job_id: str, token: str) -> str:
+        grant = self._tokens.verify(token, job_id=job_id, now=now_utc())
+        job = job_service().get_job_of_tenant(grant.tenant_id, job_id)
+        presigned = self._presign(job)
+        self._audit(job.tenant_id, job.id, presigned, issued_to="signed-link", via="link")
+        return presigned.url
+
+    def file_link(
+        self, tenant_id: str, job_id: str, *, key: str, file_name: str, issued_to: str, details: dict[str, Any]
+    ) -> Presigned:
+        """A URL for a file named by reference (a re-export's result), audited on the job it belongs to.
+
+        Raises ReportFileGone when the object is no longer in the bucket.
+        """
+        presigned = self._presign_key(key, file_name)
+        self._audit(tenant_id, job_id, presigned, issued_to=issued_to, via="reexport", details=details)
+        return presigned
+
+    def _presign(self, job: Job) -> Presigned:
+        if job.status is not JobStatus.SUCCEEDED or not job.file_path or not job.file_name:
+            raise ReportNotReady(f"Report is not ready (the job is {job.status.value})")
+        if job.expires_at is not None and job.expires_at <= now_utc():
+            raise ReportExpired("The report file has expired; re-export the report to get it again")
+        return self._presign_key(job.file_path, job.file_name)
+
+    def _presign_key(self, key: str, file_name: str) -> Presigned:
+        now = now_utc()
+        try:
+            self._s3.head_object(Bucket=self._settings.reports_bucket, Key=key)
+        except ClientError as error:
+            if error.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+                raise ReportFileGone("The report file no longer exists; re-export the report") from None
+            raise
+        ttl = self._settings.download_ttl_seconds
+        url = presigned_download_url(
+            self._s3, bucket=self._settings.reports_bucket, key=key, file_name=file_name, ttl_seconds=ttl
+        )
+        return Presigned(url=url, expires_at=now + timedelta(seconds=ttl))
+
+    def _audit(
+        self,
+        tenant_id: str,
+        job_id: str,
+        presigned: Presigned,
+        *,
+        issued_to: str,
+        via: str,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        # Written before the URL leaves: a URL that could not be recorded is not handed out.
+        self._store.put_history(
+            tenant_id,
+            new_event(
+                job_id,
+                HistoryEventType.DOWNLOAD_URL_ISSUED,
+                actor=issued_to,
+                details={"via": via, "expires_at": format_timestamp(presigned.expires_at), **(details or {})},
+            ),
+        )
+        logger.info(
+            "Download URL issued",
+            extra={"audit": "download_url_issued", "job_id": job_id, "issued_to": issued_to, "via": via},
+        )
+        metrics.add_metric(name="DownloadUrlsIssued", unit="Count", value=1)
+
+
+@cache
+def download_service() -> DownloadService:
+    settings = get_settings()
+    return DownloadService(
+        settings,
+        clients.s3(),
+        DownloadTokens(Signer(settings.signing_secret_parameter, purpose=DOWNLOAD_TOKEN_PURPOSE)),
+        JobStore(clients.dynamodb(), settings.table_name),
+    )

@@ -1,0 +1,59 @@
+"""Signed download links (`…/file?token=`): they name one job of one tenant and expire.
+
+A presigned S3 URL dies with the Lambda credentials that signed it, so a link meant to last
+(an e-mail) carries this token instead, and each use mints a fresh presigned URL.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from report_export.core.errors import Forbidden, Unauthorized
+from report_export.core.models import canonical_json
+from report_export.core.signing import Signer, b64url_decode, b64url_encode
+
+
+class LinkExpired(Unauthorized):
+    code = "LINK_EXPIRED"
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadGrant:
+    tenant_id: str
+    job_id: str
+    expires_at: datetime
+
+
+class DownloadTokens:
+    def __init__(self, signer: Signer) -> None:
+        self._signer = signer
+
+    def issue(self, grant: DownloadGrant) -> str:
+        payload = canonical_json(
+            {"tenant": grant.tenant_id, "job": grant.job_id, "exp": int(grant.expires_at.timestamp())}
+        ).encode()
+        return f"{b64url_encode(payload)}.{self._signer.sign(payload)}"
+
+    def verify(self, token: str, *, job_id: str, now: datetime) -> DownloadGrant:
+        """The grant a token carries, if it is genuine, unexpired and names this job."""
+        try:
+            encoded, signature = token.split(".")
+            payload = b64url_decode(encoded)
+        except (ValueError, binascii.Error):
+            raise Unauthorized("This download link is not valid") from None
+        if not self._signer.verify(payload, signature):
+            raise Unauthorized("This download link is not valid")
+        claims = json.loads(payload)
+        grant = DownloadGrant(
+            tenant_id=str(claims["tenant"]),
+            job_id=str(claims["job"]),
+            expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
+        )
+        if grant.expires_at <= now:
+            raise LinkExpired("This download link has expired; ask for a new one")
+        if grant.job_id != job_id:
+            raise Forbidden("This download link is for another report")
+        return grant
