@@ -53,7 +53,8 @@ from report_export.core.settings import get_settings  # noqa: E402
 from report_export.generation import generator as generation  # noqa: E402
 from report_export.jobs.downloads import download_service  # noqa: E402
 from report_export.jobs.service import job_service  # noqa: E402
-from report_export.reexports.service import reexport_service  # noqa: E402
+from report_export.reexports.requests import reexport_requests  # noqa: E402
+from report_export.reexports.results import reexport_results  # noqa: E402
 
 from support.events import claims_for, http_event  # noqa: E402
 from support.state_machine import create_report_state_machine, wait_for_execution  # noqa: E402
@@ -74,7 +75,8 @@ def _forget_cold_start_state() -> None:
     signing.reset()
     job_service.cache_clear()
     download_service.cache_clear()
-    reexport_service.cache_clear()
+    reexport_requests.cache_clear()
+    reexport_results.cache_clear()
     generation.reset()
 
 
@@ -296,7 +298,7 @@ class ApiClient:
 
 def take_over_before_the_store(aws: Aws, monkeypatch: pytest.MonkeyPatch, job_id: str) -> None:
     """Another attempt claims the job between the upload and the store: the store's condition fails."""
-    sfn = generation.generator()._sfn
+    sfn = clients.stepfunctions()
     real_start = sfn.start_execution
 
     def take_over_then_start(**kwargs: Any) -> Any:

@@ -17,13 +17,12 @@ import requests
 from report_export.core.models import canonical_json, format_timestamp, now_utc
 from report_export.core.settings import get_settings
 from report_export.core.signing import Signer, b64url_decode, b64url_encode
-from report_export.generation.generator import DOWNLOAD_TOKEN_PURPOSE
 from report_export.jobs.downloads import download_service
-from report_export.jobs.links import DownloadGrant, DownloadTokens
-from report_export.jobs.service import job_service
+from report_export.jobs.links import DOWNLOAD_TOKEN_PURPOSE, DownloadGrant, DownloadTokens
 
 from conftest import LambdaContextStub
 from support.events import http_event
+from support.tables import job_repository
 from support.worker import deliver_once
 
 JOBS = "/api/v1/reports/jobs"
@@ -122,7 +121,7 @@ def job_in_status(api, aws, upstream, status):
     job_id = api.create_job().json["id"]
     if status == "running":
         now = now_utc()
-        claimed = job_service()._store.claim_job(
+        claimed = job_repository().claim(
             "tenant-a", job_id, now=format_timestamp(now), lease_until=format_timestamp(now + timedelta(minutes=15))
         )
         assert claimed is not None

@@ -12,8 +12,10 @@ import json
 import orjson
 import pytest
 
-from report_export.core.models import JobType
-from report_export.generation.generator import generator
+from report_export.aws import clients
+from report_export.aws.dynamo.codecs import stored_job
+from report_export.core.models import JobStatus, JobType
+from report_export.generation.generator import upstream_client
 from report_export.generation.reports import REPORT_DEFINITIONS, definition_for
 
 from conftest import LambdaContextStub, take_over_before_the_store, valid_job_request
@@ -235,7 +237,7 @@ def test_a_wake_up_for_a_finished_or_cancelled_job_is_acknowledged_without_work(
 def test_a_cancel_while_running_stops_the_job_and_aborts_the_upload(api, aws, upstream, monkeypatch):
     upstream.knobs.rows = 5000
     job_id = api.create_job().json["id"]
-    real_pages = generator()._upstream.pages
+    real_pages = upstream_client().pages
 
     def cancel_after_first_page(definition, job):
         for number, page in enumerate(real_pages(definition, job)):
@@ -243,7 +245,7 @@ def test_a_cancel_while_running_stops_the_job_and_aborts_the_upload(api, aws, up
             if number == 0:
                 assert api.call("DELETE", f"{JOBS}/{job_id}").status == 202
 
-    monkeypatch.setattr(generator()._upstream, "pages", cancel_after_first_page)
+    monkeypatch.setattr(upstream_client(), "pages", cancel_after_first_page)
 
     run_worker(aws)
 
@@ -257,16 +259,18 @@ def test_a_cancel_while_running_stops_the_job_and_aborts_the_upload(api, aws, up
 def test_progress_rises_while_running_and_is_written_with_rows(api, aws, upstream, monkeypatch):
     upstream.knobs.rows = 4500
     job_id = api.create_job().json["id"]
-    store = generator()._store
-    real_update = store.update_attempt
+    client = clients.dynamodb()
+    real_update = client.update_item
     seen = []
 
-    def record(current, changes, **kwargs):
-        updated = real_update(current, changes, **kwargs)
-        seen.append((updated.job.progress_pct, updated.job.rows_written, updated.job.phase))
-        return updated
+    def record(**request):
+        response = real_update(**request)
+        updated = stored_job(response["Attributes"]).job
+        if ":attempt" in request["ConditionExpression"] and updated.status is JobStatus.RUNNING:  # this attempt's
+            seen.append((updated.progress_pct, updated.rows_written, updated.phase))
+        return response
 
-    monkeypatch.setattr(store, "update_attempt", record)
+    monkeypatch.setattr(client, "update_item", record)
 
     run_worker(aws)
 
@@ -282,16 +286,18 @@ def test_without_an_upstream_total_progress_is_an_estimate_below_100(api, aws, u
     upstream.knobs.rows = 30000
     upstream.knobs.report_total = False
     api.create_job()
-    store = generator()._store
-    real_update = store.update_attempt
+    client = clients.dynamodb()
+    real_update = client.update_item
     percents = []
-    monkeypatch.setattr(
-        store,
-        "update_attempt",
-        lambda current, changes, **kw: (
-            percents.append(changes.get("progress_pct")) or real_update(current, changes, **kw)
-        ),
-    )
+
+    def record(**request):
+        response = real_update(**request)
+        updated = stored_job(response["Attributes"]).job
+        if ":attempt" in request["ConditionExpression"] and updated.status is JobStatus.RUNNING:  # this attempt's
+            percents.append(updated.progress_pct)
+        return response
+
+    monkeypatch.setattr(client, "update_item", record)
 
     run_worker(aws)
 
@@ -340,7 +346,7 @@ def test_a_poison_message_ends_in_the_dead_letter_queue(aws):
 def test_an_unexpected_failure_releases_the_job_and_the_last_delivery_fails_it(api, aws, monkeypatch):
     job_id = api.create_job().json["id"]
     storage_down = {"s3": True}
-    s3 = generator()._s3
+    s3 = clients.s3()
     real_put = s3.put_object
 
     def storage_unreachable(**kwargs):
@@ -366,7 +372,7 @@ def test_an_unexpected_failure_releases_the_job_and_the_last_delivery_fails_it(a
 
 def test_a_failed_hand_over_to_the_state_machine_requeues_the_job_for_another_attempt(api, aws, monkeypatch):
     job_id = api.create_job().json["id"]
-    sfn = generator()._sfn
+    sfn = clients.stepfunctions()
     real_start = sfn.start_execution
     outage = {"left": 1}
 
@@ -393,7 +399,7 @@ def test_a_failed_hand_over_to_the_state_machine_requeues_the_job_for_another_at
 
 def test_without_the_state_machine_the_last_delivery_still_ends_the_job_failed(api, aws, monkeypatch):
     job_id = api.create_job().json["id"]
-    sfn = generator()._sfn
+    sfn = clients.stepfunctions()
 
     def step_functions_down(**kwargs):
         raise ConnectionError("states endpoint unreachable")

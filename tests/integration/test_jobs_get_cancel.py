@@ -1,18 +1,21 @@
 import pytest
 
-from report_export.aws.dynamo.store import StaleWrite
+from report_export.aws import clients
+from report_export.aws.dynamo.table import StaleWrite
+from report_export.aws.dynamo.updates import versioned_update
 from report_export.core.models import JobStatus
-from report_export.jobs.service import job_service
+
+from support.tables import job_repository
 
 JOBS = "/api/v1/reports/jobs"
 
 
 def move_to(job_id, *statuses, tenant="tenant-a"):
     """Advance a job the way the generator will (queued → running → …)."""
-    store = job_service()._store
+    jobs = job_repository()
     for status in statuses:
-        stored = store.get_job(tenant, job_id, consistent=True)
-        store.update_job(stored, expected_status=stored.job.status, changes={"status": status})
+        stored = jobs.get(tenant, job_id, consistent=True)
+        jobs.apply(versioned_update(stored, expected_status=stored.job.status, changes={"status": status}))
 
 
 def test_get_returns_the_job(api):
@@ -95,33 +98,37 @@ def test_cancel_of_an_unknown_job_is_404(api):
 
 def test_status_changes_are_conditional_on_version_and_status(api):
     job_id = api.create_job().json["id"]
-    store = job_service()._store
-    stale = store.get_job("tenant-a", job_id, consistent=True)
-    store.update_job(stale, expected_status=JobStatus.QUEUED, changes={"status": JobStatus.RUNNING})
+    jobs = job_repository()
+    stale = jobs.get("tenant-a", job_id, consistent=True)
+    jobs.apply(versioned_update(stale, expected_status=JobStatus.QUEUED, changes={"status": JobStatus.RUNNING}))
 
     with pytest.raises(StaleWrite):
-        store.update_job(stale, expected_status=JobStatus.QUEUED, changes={"status": JobStatus.CANCELLED})
-    fresh = store.get_job("tenant-a", job_id, consistent=True)
+        jobs.apply(versioned_update(stale, expected_status=JobStatus.QUEUED, changes={"status": JobStatus.CANCELLED}))
+    fresh = jobs.get("tenant-a", job_id, consistent=True)
     with pytest.raises(StaleWrite):
-        store.update_job(fresh, expected_status=JobStatus.QUEUED, changes={"status": JobStatus.CANCELLED})
-    assert store.get_job("tenant-a", job_id, consistent=True).job.status is JobStatus.RUNNING
+        jobs.apply(versioned_update(fresh, expected_status=JobStatus.QUEUED, changes={"status": JobStatus.CANCELLED}))
+    assert jobs.get("tenant-a", job_id, consistent=True).job.status is JobStatus.RUNNING
 
 
 def test_a_cancel_racing_the_generator_sees_the_job_it_started(api, monkeypatch):
     """The generator claims the job between the cancel's read and its write: the cancel retries
     against the running job and records cancel_requested instead of overwriting the claim."""
     job_id = api.create_job().json["id"]
-    store = job_service()._store
-    original_update = store.update_job
+    jobs = job_repository()
+    client = clients.dynamodb()
+    original_transact = client.transact_write_items
     raced = []
 
-    def generator_claims_first(current, **kwargs):
+    def generator_claims_first(**kwargs):
         if not raced:
             raced.append(True)
-            original_update(current, expected_status=JobStatus.QUEUED, changes={"status": JobStatus.RUNNING})
-        return original_update(current, **kwargs)
+            current = jobs.get("tenant-a", job_id, consistent=True)
+            jobs.apply(
+                versioned_update(current, expected_status=JobStatus.QUEUED, changes={"status": JobStatus.RUNNING})
+            )
+        return original_transact(**kwargs)
 
-    monkeypatch.setattr(store, "update_job", generator_claims_first)
+    monkeypatch.setattr(client, "transact_write_items", generator_claims_first)
 
     response = api.call("DELETE", f"{JOBS}/{job_id}")
 

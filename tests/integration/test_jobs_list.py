@@ -1,9 +1,11 @@
 import pytest
 
+from report_export.aws import clients
+from report_export.aws.dynamo.updates import versioned_update
 from report_export.core.models import JobStatus
-from report_export.jobs.service import job_service
 
 from conftest import valid_job_request
+from support.tables import job_repository
 
 JOBS = "/api/v1/reports/jobs"
 TYPES = ["FEED_INTAKE_EXPORT", "KPI_FEEDING_EXPORT", "TELEMETRY_EXPORT", "WEIGHVISION_EXPORT"]
@@ -15,9 +17,9 @@ def create_jobs(api, count, **overrides):
 
 def set_status(tenant, job_id, status):
     """Move a job as the generator will (the jobs API itself only queues and cancels)."""
-    store = job_service()._store
-    stored = store.get_job(tenant, job_id, consistent=True)
-    return store.update_job(stored, expected_status=stored.job.status, changes={"status": status})
+    jobs = job_repository()
+    stored = jobs.get(tenant, job_id, consistent=True)
+    return jobs.apply(versioned_update(stored, expected_status=stored.job.status, changes={"status": status}))
 
 
 def test_lists_newest_first_in_full_pages_until_the_cursor_is_null(api):
@@ -138,7 +140,7 @@ def test_a_cursor_only_continues_the_query_it_came_from(api):
 
 def test_listing_never_scans_the_table(api, aws, monkeypatch):
     create_jobs(api, 3)
-    client = job_service()._store._client
+    client = clients.dynamodb()
     calls = []
     for operation in ("scan", "query"):
         original = getattr(client, operation)

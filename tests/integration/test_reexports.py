@@ -12,7 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from report_export.jobs.service import job_service
+from report_export.aws import clients
+from report_export.aws.dynamo.updates import reexport_update, versioned_update
 
 from conftest import ApiClient
 from support.reexports import (
@@ -23,6 +24,7 @@ from support.reexports import (
     reexport_items,
     run_worker,
 )
+from support.tables import job_repository, reexport_repository
 
 UNKNOWN_ID = "019a8f0e-3a51-7c2e-9d41-4a0b5c6d7e8f"
 
@@ -204,11 +206,11 @@ def test_original_parameters_that_are_no_longer_valid_must_be_corrected_with_ove
 
 
 def test_a_report_that_never_succeeded_is_409_report_not_reexportable(api, aws):
-    store = job_service()._store
+    jobs = job_repository()
     for status in ["queued", "running", "failed", "cancelled"]:
         created = api.create_job().json
-        stored = store.get_job("tenant-a", created["id"], consistent=True)
-        store.update_job(stored, expected_status=stored.job.status, changes={"status": status})
+        stored = jobs.get("tenant-a", created["id"], consistent=True)
+        jobs.apply(versioned_update(stored, expected_status=stored.job.status, changes={"status": status}))
 
         response = request_reexport(api, created["id"])
 
@@ -276,17 +278,17 @@ def test_twenty_concurrent_requests_from_different_users_make_one_reexport(seria
 
 def test_a_reexport_of_a_reexport_regenerates_the_second_file(api, aws, report):
     first = request_reexport(api, report.id).json
-    store = job_service()._store
-    regenerated = store.get_job("tenant-a", first["job_id"], consistent=True)
+    jobs = job_repository()
+    regenerated = jobs.get("tenant-a", first["job_id"], consistent=True)
     body = b"id,date,farm_id\r\nk-1,2025-01-01,farm-1\r\nk-2,2025-01-02,farm-1\r\n"
     key = f"tenants/tenant-a/jobs/{first['job_id']}/1/again.csv"
     aws.s3.put_object(Bucket=aws.bucket, Key=key, Body=body)
-    store.update_job(
+    jobs.apply(versioned_update(
         regenerated,
         expected_status=regenerated.job.status,
         changes={"status": "succeeded", "file_path": key, "file_name": "again.csv", "size_bytes": len(body),
                  "sha256": "ab" * 32, "row_count": 2},
-    )  # fmt: skip
+    ))  # fmt: skip
 
     response = request_reexport(api, first["job_id"])
 
@@ -310,19 +312,17 @@ def test_get_of_another_tenants_unknown_or_malformed_reexport_is_404(api, report
 
 def _finish(record_id, status):
     """Move a record as the pipeline would (the API never moves one to running or failed itself)."""
-    from report_export.aws.dynamo.store import reexport_update
-
-    store = job_service()._store
-    current = store.get_reexport("tenant-a", record_id, consistent=True)
-    store.update_reexport(
+    reexports = reexport_repository()
+    current = reexports.get("tenant-a", record_id, consistent=True)
+    reexports.apply(
         reexport_update(
             "tenant-a", record_id, {"status": status}, condition="attribute_exists(PK)",
             condition_names={}, condition_values={},
         )
     )  # fmt: skip
     if status in ("failed", "succeeded", "cancelled"):
-        store._client.update_item(
-            TableName=store._table,
+        clients.dynamodb().update_item(
+            TableName=reexports.table.name,
             Key={"PK": {"S": "TENANT#tenant-a"}, "SK": {"S": f"JOB#{current.record.report_id}"}},
             UpdateExpression="REMOVE active_reexport_id",
         )
@@ -469,24 +469,25 @@ def _cursor(api, job_id):
 def test_a_request_that_keeps_colliding_backs_off_with_jitter_and_gets_through(api, aws, report, monkeypatch):
     import types
 
-    from report_export.aws.dynamo.store import StaleWrite
-    from report_export.reexports import service as reexports
-    from report_export.reexports.service import reexport_service
+    from botocore.exceptions import ClientError
 
-    store = reexport_service()._store
-    real_create = store.create_reexport
+    from report_export.reexports import requests as reexport_requests_module
+
+    client = clients.dynamodb()
+    real_transact = client.transact_write_items
     collisions = {"left": 4}
     waits = []
 
-    def collide(*args, **kwargs):
+    def collide(**kwargs):
         # Other users' transactions on the same report cancel this one (TransactionConflict), four times running.
         if collisions["left"]:
             collisions["left"] -= 1
-            raise StaleWrite("transaction cancelled")
-        return real_create(*args, **kwargs)
+            error = {"Error": {"Code": "TransactionCanceledException", "Message": "TransactionConflict"}}
+            raise ClientError(error, "TransactWriteItems")
+        return real_transact(**kwargs)
 
-    monkeypatch.setattr(store, "create_reexport", collide)
-    monkeypatch.setattr(reexports, "time", types.SimpleNamespace(sleep=waits.append))
+    monkeypatch.setattr(client, "transact_write_items", collide)
+    monkeypatch.setattr(reexport_requests_module, "time", types.SimpleNamespace(sleep=waits.append))
 
     response = request_reexport(api, report.id)
 
@@ -497,11 +498,10 @@ def test_a_request_that_keeps_colliding_backs_off_with_jitter_and_gets_through(a
 
 def test_cancelling_the_running_regenerating_job_through_the_jobs_api_marks_the_reexport_too(api, aws, report):
     record = request_reexport(api, report.id).json
-    store = job_service()._store
-    store.claim_job(
+    job_repository().claim(
         "tenant-a", record["job_id"], now="2030-01-01T00:00:00.000Z", lease_until="2030-01-01T00:10:00.000Z"
     )
-    store.mark_reexport_running("tenant-a", record["id"], now="2030-01-01T00:00:00.000Z")
+    reexport_repository().mark_running("tenant-a", record["id"], now="2030-01-01T00:00:00.000Z")
 
     response = api.call("DELETE", f"{JOBS}/{record['job_id']}")
 

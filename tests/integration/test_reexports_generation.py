@@ -10,8 +10,9 @@ import json
 
 import requests
 
+from report_export.aws import clients
 from report_export.core.models import JobType
-from report_export.generation.generator import generator
+from report_export.generation.generator import upstream_client
 from report_export.generation.reports import definition_for
 
 from conftest import take_over_before_the_store, valid_job_request
@@ -57,7 +58,7 @@ def test_unchanged_data_regenerates_a_byte_identical_file_and_says_so(api, aws, 
 
     execution = execution_of(executions, requested["job_id"])
     assert execution["status"] == "SUCCEEDED"
-    transaction = json.loads(execution["input"])["store_transaction"]["items"]
+    transaction = json.loads(execution["input"])["store"]["items"]
     # The state machine's role allows UpdateItem and PutItem only (IAM has no TransactWriteItems action).
     assert sorted(kind for item in transaction for kind in item) == ["Put", "Update", "Update", "Update"]
     record = record_of(api, requested["id"])
@@ -258,7 +259,7 @@ def test_a_cancel_while_running_ends_the_job_and_the_reexport_cancelled(api, aws
     upstream.knobs.rows = 3000
     original = generated_report(api, aws)
     requested = reexport(api, original["id"])
-    real_pages = generator()._upstream.pages
+    real_pages = upstream_client().pages
     answers = []
 
     def cancel_after_first_page(definition, job):
@@ -267,7 +268,7 @@ def test_a_cancel_while_running_ends_the_job_and_the_reexport_cancelled(api, aws
             if number == 0:
                 answers.append(api.call("DELETE", f"{REEXPORTS}/{requested['id']}"))
 
-    monkeypatch.setattr(generator()._upstream, "pages", cancel_after_first_page)
+    monkeypatch.setattr(upstream_client(), "pages", cancel_after_first_page)
 
     run_worker(aws)
 
@@ -311,13 +312,13 @@ def test_when_the_store_is_refused_while_the_job_still_runs_the_rollback_fails_j
     original = generated_report(api, aws)
     drain_announcements(aws)
     requested = reexport(api, original["id"])
-    sfn = generator()._sfn
+    sfn = clients.stepfunctions()
     real_start = sfn.start_execution
 
     def break_the_history_entry(**kwargs):
         # The history item already exists: the transaction is cancelled although job and record are as expected.
         execution_input = json.loads(kwargs["input"])
-        history_item = execution_input["store_transaction"]["items"][-1]["Put"]
+        history_item = execution_input["store"]["items"][-1]["Put"]
         aws.dynamodb.put_item(TableName=history_item["TableName"], Item=history_item["Item"])
         return real_start(**kwargs)
 
@@ -339,72 +340,35 @@ def test_when_the_store_is_refused_while_the_job_still_runs_the_rollback_fails_j
     assert (event["detail-type"], event["detail"]["reexport"]["error_code"]) == ("Report Job Failed", "STORE_FAILED")
 
 
-def test_an_ordinary_job_still_takes_the_single_item_store(api, aws):
+def test_an_ordinary_job_takes_the_same_states_with_one_item_each(api, aws):
     generated_report(api, aws, valid_job_request(filters=None))
 
     [execution] = aws.wait_for_executions()
 
     execution_input = json.loads(execution["input"])
-    assert "store_transaction" not in execution_input and "reexport_notified" not in execution_input
+    assert [list(item) for item in execution_input["store"]["items"]] == [["Update"]]
+    assert len(execution_input["announcement"]["notified"]) == 1
+    assert execution_input["announcement"]["notified"] == execution_input["announcement"]["notified_without_event"]
+    assert "reexport" not in execution_input["announcement"]["event"]["detail"]
     history_events = aws.sfn.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)["events"]
     entered = [
         event["stateEnteredEventDetails"]["name"] for event in history_events if "stateEnteredEventDetails" in event
     ]
-    assert "Store Result" in entered and "Store Result And Lineage" not in entered
-
-
-def test_a_failure_whose_reexport_ended_meanwhile_still_fails_the_job(api, aws, upstream, monkeypatch):
-    from report_export.aws.dynamo.store import finish_reexport_update
-    from report_export.jobs.service import job_service
-
-    original = generated_report(api, aws)
-    requested = reexport(api, original["id"])
-    upstream.knobs.always_fail_with = 400
-    sfn = generator()._sfn
-    real_start = sfn.start_execution
-
-    def an_internal_service_got_there_first(**kwargs):
-        job_service()._store.update_reexport(
-            finish_reexport_update("tenant-a", requested["id"], {"status": "succeeded"})
-        )
-        return real_start(**kwargs)
-
-    monkeypatch.setattr(sfn, "start_execution", an_internal_service_got_there_first)
-
-    execution = execution_of(run_worker(aws), requested["job_id"])
-
-    assert execution["status"] == "SUCCEEDED"
-    history_events = aws.sfn.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)
-    entered = [
-        event["stateEnteredEventDetails"]["name"]
-        for event in history_events["events"]
-        if "stateEnteredEventDetails" in event
+    assert entered == [
+        "Check Outcome",
+        "Store Outcome",
+        "Publish Event",
+        "Notify Subscribers",
+        "Mark Notified",
+        "Check Completion",
+        "Finish Job",
     ]
-    assert entered[:5] == [
-        "Route Outcome",
-        "Store Failure And Lineage",
-        "Read Reexport After Failure",
-        "Check Reexport After Failure",
-        "Prepare Job Failure",
-    ]
-    assert "Store Failure" in entered and "Mark Lineage Notified" not in entered
-    new_job = api.call("GET", f"{JOBS}/{requested['job_id']}").json
-    assert (new_job["status"], new_job["error_code"]) == ("failed", "UPSTREAM_REJECTED")
-    record = record_of(api, requested["id"])
-    # The record's own status stands, and its announcement is still to make: the job's says nothing of it.
-    assert (record["status"], record["notification_sent_at"]) == ("succeeded", None)
-    [event] = [event for event in aws.events() if event["detail"]["job_id"] == requested["job_id"]]
-    assert "reexport" not in event["detail"]
 
 
-def test_a_result_stored_by_a_service_during_the_store_leaves_its_announcement_to_make(api, aws, monkeypatch):
+def store_result_as_internal_service(api, aws, requested, original):
+    """An internal service stores a restored copy of the original as the re-export's result (PUT)."""
     from support.events import claims_for, http_event
 
-    original = generated_report(api, aws)
-    drain_announcements(aws)
-    requested = reexport(api, original["id"])
-    sfn = generator()._sfn
-    real_start = sfn.start_execution
     restored = object_bytes(aws, original["file_path"])
     key = "tenants/tenant-a/restored/feed.csv"
     aws.s3.put_object(Bucket=aws.bucket, Key=key, Body=restored, ContentType="text/csv")
@@ -414,16 +378,55 @@ def test_a_result_stored_by_a_service_during_the_store_leaves_its_announcement_t
         "sha256": hashlib.sha256(restored).hexdigest(),
         "row_count": original["row_count"],
     }
+    version = record_of(api, requested["id"])["version"]
+    event = http_event(
+        "PUT",
+        f"{REEXPORTS}/{requested['id']}",
+        claims=claims_for("tenant-a", "[internal_service]", "svc-restore"),
+        body={"expected_version": version, "new_file": new_file},
+    )
+    assert api.invoke(event).status == 200
+
+
+def test_a_failure_after_an_internal_service_stored_the_result_leaves_both_as_the_service_left_them(
+    api, aws, upstream, monkeypatch
+):
+    original = generated_report(api, aws)
+    drain_announcements(aws)
+    requested = reexport(api, original["id"])
+    upstream.knobs.always_fail_with = 400
+    sfn = clients.stepfunctions()
+    real_start = sfn.start_execution
+
+    def an_internal_service_got_there_first(**kwargs):
+        store_result_as_internal_service(api, aws, requested, original)
+        return real_start(**kwargs)
+
+    monkeypatch.setattr(sfn, "start_execution", an_internal_service_got_there_first)
+
+    execution = execution_of(run_worker(aws), requested["job_id"])
+
+    # The service's result ended the job (superseded) with the record: the failure finds nothing to end.
+    assert (execution["status"], execution["error"]) == ("FAILED", "StoreFailed")
+    new_job = api.call("GET", f"{JOBS}/{requested['job_id']}").json
+    assert (new_job["status"], new_job["error_code"]) == ("cancelled", None)
+    record = record_of(api, requested["id"])
+    # The record's own status stands, and its announcement is still to make.
+    assert (record["status"], record["notification_sent_at"]) == ("succeeded", None)
+    assert aws.events() == [] and aws.notifications() == []
+
+
+def test_a_result_stored_by_a_service_during_the_store_leaves_its_announcement_to_make(api, aws, monkeypatch):
+    from support.events import claims_for, http_event
+
+    original = generated_report(api, aws)
+    drain_announcements(aws)
+    requested = reexport(api, original["id"])
+    sfn = clients.stepfunctions()
+    real_start = sfn.start_execution
 
     def a_service_stores_the_result_first(**kwargs):
-        version = record_of(api, requested["id"])["version"]
-        event = http_event(
-            "PUT",
-            f"{REEXPORTS}/{requested['id']}",
-            claims=claims_for("tenant-a", "[internal_service]", "svc-restore"),
-            body={"expected_version": version, "new_file": new_file},
-        )
-        assert api.invoke(event).status == 200
+        store_result_as_internal_service(api, aws, requested, original)
         return real_start(**kwargs)
 
     monkeypatch.setattr(sfn, "start_execution", a_service_stores_the_result_first)
@@ -431,10 +434,12 @@ def test_a_result_stored_by_a_service_during_the_store_leaves_its_announcement_t
     execution = execution_of(run_worker(aws), requested["job_id"])
 
     assert execution["error"] == "StoreFailed"
+    keys = [obj["Key"] for obj in aws.s3.list_objects_v2(Bucket=aws.bucket)["Contents"]]
+    assert sorted(keys) == sorted([original["file_path"], "tenants/tenant-a/restored/feed.csv"])  # ours deleted
+    assert api.call("GET", f"{JOBS}/{requested['job_id']}").json["status"] == "cancelled"
     record = record_of(api, requested["id"])
     assert (record["status"], record["notification_sent_at"]) == ("succeeded", None)
-    [event] = aws.events()
-    assert event["detail-type"] == "Report Job Failed" and "reexport" not in event["detail"]
+    assert aws.events() == []
     answer = api.invoke(
         http_event(
             "PUT",
@@ -452,12 +457,12 @@ def test_when_the_event_cannot_be_published_the_reexport_is_not_marked_notified(
     drain_announcements(aws)
     requested = reexport(api, original["id"])
     upstream.knobs.always_fail_with = 400
-    sfn = generator()._sfn
+    sfn = clients.stepfunctions()
     real_start = sfn.start_execution
 
     def eventbridge_refuses_the_event(**kwargs):
         execution_input = json.loads(kwargs["input"])
-        execution_input["event"]["detail_type"] = ""  # EventBridge answers FailedEntryCount 1
+        execution_input["announcement"]["event"]["detail_type"] = ""  # EventBridge answers FailedEntryCount 1
         return real_start(**{**kwargs, "input": json.dumps(execution_input)})
 
     monkeypatch.setattr(sfn, "start_execution", eventbridge_refuses_the_event)
@@ -491,9 +496,7 @@ def test_a_succeeded_reexport_whose_new_job_expired_gives_no_download_url(api, a
     assert issued == []
 
 
-def test_a_refused_failure_transaction_is_tried_again_while_the_reexport_is_still_active(
-    api, aws, upstream, monkeypatch
-):
+def test_a_refused_failure_transaction_changes_nothing_and_ends_the_execution_failed(api, aws, upstream, monkeypatch):
     original = generated_report(api, aws)
     requested = reexport(api, original["id"])
     upstream.knobs.always_fail_with = 400
@@ -507,16 +510,13 @@ def test_a_refused_failure_transaction_is_tried_again_while_the_reexport_is_stil
         for event in history_events["events"]
         if "stateEnteredEventDetails" in event
     ]
-    assert entered[:9] == [
-        "Route Outcome",
-        "Store Failure And Lineage",
-        "Read Reexport After Failure",
-        "Check Reexport After Failure",
-        "Retry Failure And Lineage",
-        "Store Failure And Lineage",
-        "Read Reexport After Failure",
-        "Check Reexport After Failure",
-        "Prepare Job Failure",
+    assert entered == ["Check Outcome", "Store Outcome", "Read Job", "Check Stored Result", "Fail Store"]
+    stores = [
+        event
+        for event in history_events["events"]
+        if event["type"] == "TaskScheduled" and event["taskScheduledEventDetails"]["resource"] == "transactWriteItems"
     ]
+    assert len(stores) == 2  # a cancelled transaction is tried once more before it counts as refused
     assert execution["status"] == "FAILED"  # the job belongs to another attempt: this one changes nothing
     assert record_of(api, requested["id"])["status"] in ("pending", "running")
+    assert api.call("GET", f"{JOBS}/{requested['job_id']}").json["status"] == "running"

@@ -3,12 +3,15 @@ and a record left over anyway (by an older fallback, or a lost race) is repaired
 
 from __future__ import annotations
 
-from report_export.aws.dynamo.store import StaleWrite
-from report_export.generation.generator import generator
-from report_export.jobs.service import job_service
+from botocore.exceptions import ClientError
+
+from report_export.aws import clients
+from report_export.core.history import SERVICE_ACTOR
+from report_export.jobs.ending import Cancelled, Guard, JobEnding
 
 from conftest import LambdaContextStub
 from support.reexports import JOBS, REEXPORTS, generator_handler, history, put_succeeded_report, reexport_items
+from support.tables import job_repository, reexport_repository, table
 from support.worker import deliver_once
 
 
@@ -39,7 +42,7 @@ def test_without_the_state_machine_the_last_delivery_fails_the_reexport_with_its
     def step_functions_down(**kwargs):
         raise ConnectionError("states endpoint unreachable")
 
-    monkeypatch.setattr(generator()._sfn, "start_execution", step_functions_down)
+    monkeypatch.setattr(clients.stepfunctions(), "start_execution", step_functions_down)
 
     responses = [
         deliver_once(aws.sqs, aws.queue_url, generator_handler(), LambdaContextStub(), visibility_timeout=0)
@@ -96,24 +99,27 @@ def test_a_delete_repairs_a_reexport_whose_job_ended_alone(api, aws):
 def test_a_cancel_whose_first_transaction_is_refused_still_ends_the_reexport(api, aws, monkeypatch):
     report = put_succeeded_report(aws)
     requested = request(api, report.id)
-    store = job_service()._store
-    claimed = store.claim_job(
+    jobs = job_repository()
+    claimed = jobs.claim(
         "tenant-a", requested["job_id"], now="2030-01-01T00:00:00.000Z", lease_until="2030-01-01T00:10:00.000Z"
     )
-    store.mark_reexport_running("tenant-a", requested["id"], now="2030-01-01T00:00:00.000Z")
-    real_end = generator()._store.end_reexport_with_job
+    reexport_repository().mark_running("tenant-a", requested["id"], now="2030-01-01T00:00:00.000Z")
+    client = clients.dynamodb()
+    real_transact = client.transact_write_items
     refusals = {"left": 1}
 
-    def conflicting_write_first(*args, **kwargs):
+    def conflicting_write_first(**kwargs):
         # DELETE's note of cancel_requested lands on the record at the same moment: the transaction is refused.
         if refusals["left"]:
             refusals["left"] -= 1
-            raise StaleWrite("transaction cancelled")
-        return real_end(*args, **kwargs)
+            error = {"Error": {"Code": "TransactionCanceledException", "Message": "TransactionConflict"}}
+            raise ClientError(error, "TransactWriteItems")
+        return real_transact(**kwargs)
 
-    monkeypatch.setattr(generator()._store, "end_reexport_with_job", conflicting_write_first)
+    monkeypatch.setattr(client, "transact_write_items", conflicting_write_first)
 
-    generator()._mark_cancelled(claimed)
+    ending = JobEnding(table(), reexport_repository())
+    assert ending.end(claimed, Cancelled(by=SERVICE_ACTOR), guard=Guard.ATTEMPT) is not None
 
     record = api.call("GET", f"{REEXPORTS}/{requested['id']}").json
     assert record["status"] == "cancelled"

@@ -7,10 +7,12 @@ import hashlib
 
 import pytest
 
-from report_export.jobs.service import job_service
+from report_export.aws import clients
+from report_export.aws.dynamo.table import StaleWrite
 
 from support.events import claims_for, http_event
 from support.reexports import JOBS, REEXPORTS, REPORT_BODY, history, put_succeeded_report, run_worker
+from support.tables import job_repository
 
 INTERNAL = "[internal_service]"
 
@@ -195,16 +197,21 @@ def test_a_result_and_its_announcement_in_one_request(api, aws, pending):
     assert len(aws.notifications()) == 1
 
 
-def test_storing_while_the_job_runs_asks_the_generator_to_stop(api, aws, pending):
-    store = job_service()._store
-    queued = store.get_job("tenant-a", pending["job_id"], consistent=True)
-    store.update_job(queued, expected_status=queued.job.status, changes={"status": "running"})
+def test_storing_while_the_job_runs_cancels_the_job_so_its_attempt_stops(api, aws, pending):
+    # The job ends (superseded) in the transaction that ends its re-export: a re-export never reads succeeded
+    # while its job still runs, and the attempt generating it loses its claim at its next checkpoint.
+    jobs = job_repository()
+    claimed = jobs.claim(
+        "tenant-a", pending["job_id"], now="2030-01-01T00:00:00.000Z", lease_until="2030-01-01T00:10:00.000Z"
+    )
 
     response = put(api, pending["id"], {"expected_version": 1, "new_file": stored_file(aws)})
 
     assert response.json["status"] == "succeeded"
-    running = api.call("GET", f"{JOBS}/{pending['job_id']}").json
-    assert (running["status"], running["cancel_requested"]) == ("running", True)
+    superseded = api.call("GET", f"{JOBS}/{pending['job_id']}").json
+    assert superseded["status"] == "cancelled"
+    with pytest.raises(StaleWrite):
+        jobs.update_attempt(claimed, {"progress_pct": 50})
 
 
 def test_another_tenants_service_cannot_update_the_reexport(api, aws, pending):
@@ -217,45 +224,41 @@ def test_another_tenants_service_cannot_update_the_reexport(api, aws, pending):
 
 
 def test_storing_while_the_job_keeps_writing_progress_is_not_refused(api, aws, pending, monkeypatch):
-    from report_export.reexports.service import reexport_service
-
-    store = job_service()._store
-    claimed = store.claim_job(
+    jobs = job_repository()
+    claimed = jobs.claim(
         "tenant-a", pending["job_id"], now="2030-01-01T00:00:00.000Z", lease_until="2030-01-01T00:10:00.000Z"
     )
-    service_store = reexport_service()._store
-    real_store_result = service_store.store_reexport_result
+    client = clients.dynamodb()
+    real_transact = client.transact_write_items
 
-    def a_checkpoint_lands_first(*args, **kwargs):
+    def a_checkpoint_lands_first(**kwargs):
         # The generator writes progress between the PUT's read of the job and its transaction: a new version.
-        store.update_attempt(claimed, {"progress_pct": 40})
-        return real_store_result(*args, **kwargs)
+        jobs.update_attempt(claimed, {"progress_pct": 40})
+        return real_transact(**kwargs)
 
-    monkeypatch.setattr(service_store, "store_reexport_result", a_checkpoint_lands_first)
+    monkeypatch.setattr(client, "transact_write_items", a_checkpoint_lands_first)
 
     response = put(api, pending["id"], {"expected_version": 1, "new_file": stored_file(aws)})
 
     assert response.status == 200, response.body
     assert response.json["status"] == "succeeded"
-    running = api.call("GET", f"{JOBS}/{pending['job_id']}").json
-    assert (running["status"], running["cancel_requested"], running["progress_pct"]) == ("running", True, 40)
+    superseded = api.call("GET", f"{JOBS}/{pending['job_id']}").json
+    assert (superseded["status"], superseded["progress_pct"]) == ("cancelled", 40)
 
 
 def test_two_announcements_at_the_same_version_publish_once(api, aws, pending, monkeypatch):
-    from report_export.reexports.service import reexport_service
-
     put(api, pending["id"], {"expected_version": 1, "new_file": stored_file(aws)})
     aws.notifications(), aws.events()
-    service = reexport_service()
-    real_announce = service._announce
+    events = clients.events()
+    real_put_events = events.put_events
     overlapping = []
 
-    def a_second_request_arrives_meanwhile(record):
+    def a_second_request_arrives_meanwhile(**kwargs):
         if not overlapping:
             overlapping.append(put(api, pending["id"], {"expected_version": 2, "notification_sent": True}))
-        return real_announce(record)
+        return real_put_events(**kwargs)
 
-    monkeypatch.setattr(service, "_announce", a_second_request_arrives_meanwhile)
+    monkeypatch.setattr(events, "put_events", a_second_request_arrives_meanwhile)
 
     response = put(api, pending["id"], {"expected_version": 2, "notification_sent": True})
 

@@ -19,10 +19,11 @@ from report_export.core.auth import Principal
 from report_export.core.models import JobStatus, JobType, now_utc
 from report_export.jobs.models import Job
 from report_export.jobs.service import job_service
-from report_export.reexports import service as reexports
-from report_export.reexports.service import reexport_service
+from report_export.reexports import requests as reexport_requests_module
+from report_export.reexports.requests import reexport_requests
 
 from conftest import LambdaContextStub
+from support.reexports import put_job
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 SAMPLE_JOB_ID = "019a8f0e-3a51-7c2e-9d41-4a0b5c6d7e8f"
@@ -83,7 +84,7 @@ def sample_job(aws):
         created_at=created_at,
         updated_at=created_at,
     )
-    job_service()._store.create_job(job, params_hash="sample")
+    put_job(aws, job, params_hash="sample")
     return job
 
 
@@ -116,7 +117,7 @@ def ready_sample_job(aws):
         created_at=finished_at,
         updated_at=finished_at,
     )
-    job_service()._store.create_job(job, params_hash="sample")
+    put_job(aws, job, params_hash="sample")
     return job
 
 
@@ -124,9 +125,9 @@ def ready_sample_job(aws):
 def sample_reexport(ready_sample_job, monkeypatch):
     """The re-export the get, list, update and cancel samples name, requested as the API would (with its ids)."""
     ids = iter([uuid.UUID(SAMPLE_REEXPORT_ID), uuid.UUID(SAMPLE_REEXPORT_JOB_ID)])
-    monkeypatch.setattr(reexports, "uuid7", lambda: next(ids))
+    monkeypatch.setattr(reexport_requests_module, "uuid7", lambda: next(ids))
     principal = Principal(subject="user-123", tenant_id=SAMPLE_TENANT, roles=frozenset({"tenant_admin"}))
-    return reexport_service().reexport_report(principal, SAMPLE_READY_JOB_ID).record
+    return reexport_requests().reexport_report(principal, SAMPLE_READY_JOB_ID).record
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

@@ -21,6 +21,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from report_export.aws.stepfunctions import ExecutionInput
+
 from support.state_machine import (
     DEFINITION_PATH,
     create_report_state_machine,
@@ -92,6 +94,15 @@ class World:
 
     def job(self) -> dict[str, Any]:
         return self.dynamodb.get_item(TableName=self.table_name, Key=self.key, ConsistentRead=True)["Item"]
+
+    def put_record(self, *, status: str) -> dict[str, Any]:
+        """A re-export record of the job (only what a notified item's condition reads); returns its key."""
+        key = {"PK": {"S": f"TENANT#{self.tenant}"}, "SK": {"S": f"REEXPORT#{self.job_id}"}}
+        self.dynamodb.put_item(TableName=self.table_name, Item={**key, "status": {"S": status}, "version": {"N": "2"}})
+        return key
+
+    def item(self, key: dict[str, Any]) -> dict[str, Any]:
+        return self.dynamodb.get_item(TableName=self.table_name, Key=key, ConsistentRead=True)["Item"]
 
     def job_ids_with_status(self, status: str) -> list[str]:
         response = self.dynamodb.query(
@@ -211,10 +222,34 @@ def world(account: World) -> Iterator[World]:
 
 
 # --- the execution input, as the generator Lambda builds it -------------------------------------------------
+# Hand-written in the shape ExecutionInput takes (report_export.aws.stepfunctions): the definition is tested
+# against what it is given, not against the Python builders.
 
 
 def execution_name(execution_input: dict[str, Any]) -> str:
     return f"{execution_input['job_id']}-{execution_input['attempt']}"
+
+
+def _update(
+    world: World,
+    update_expression: str,
+    condition_expression: str,
+    names: dict[str, str],
+    values: dict[str, Any],
+    *,
+    key: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One TransactWriteItems item: a conditional update, its table named (the items carry it, not the ASL)."""
+    return {
+        "Update": {
+            "TableName": world.table_name,
+            "Key": key or world.key,
+            "UpdateExpression": update_expression,
+            "ConditionExpression": condition_expression,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+    }
 
 
 def _attempt_guard(attempt: int) -> dict[str, Any]:
@@ -224,14 +259,42 @@ def _attempt_guard(attempt: int) -> dict[str, Any]:
     }
 
 
-def _failure_update(world: World, attempt: int, error_code: str, error_message: str) -> dict[str, Any]:
+def _success_item(world: World, attempt: int) -> dict[str, Any]:
     guard = _attempt_guard(attempt)
-    return {
-        "update_expression": "SET #status = :failed, GSI1PK = :gsi1pk, error_code = :error_code, "
+    return _update(
+        world,
+        "SET #status = :succeeded, GSI1PK = :gsi1pk, file_path = :file_path, "
+        "file_name = :file_name, mime_type = :mime_type, size_bytes = :size_bytes, sha256 = :sha256, "
+        "row_count = :row_count, expires_at = :expires_at, progress_pct = :hundred, updated_at = :now, "
+        "#version = #version + :one",
+        guard["condition_expression"],
+        {"#status": "status", "#version": "version"},
+        {
+            **guard["values"],
+            ":succeeded": {"S": "succeeded"},
+            ":gsi1pk": {"S": f"TENANT#{world.tenant}#STATUS#succeeded"},
+            ":file_path": {"S": world.object_key(attempt)},
+            ":file_name": {"S": "report.csv"},
+            ":mime_type": {"S": "text/csv"},
+            ":size_bytes": {"N": str(len(REPORT_BODY))},
+            ":sha256": {"S": "0" * 64},
+            ":row_count": {"N": "1"},
+            ":expires_at": {"S": EXPIRES_AT},
+            ":hundred": {"N": "100"},
+            ":now": {"S": NOW},
+        },
+    )
+
+
+def _failure_item(world: World, attempt: int, error_code: str, error_message: str) -> dict[str, Any]:
+    guard = _attempt_guard(attempt)
+    return _update(
+        world,
+        "SET #status = :failed, GSI1PK = :gsi1pk, error_code = :error_code, "
         "error_message = :error_message, updated_at = :now, #version = #version + :one",
-        "condition_expression": guard["condition_expression"],
-        "names": {"#status": "status", "#version": "version"},
-        "values": {
+        guard["condition_expression"],
+        {"#status": "status", "#version": "version"},
+        {
             **guard["values"],
             ":failed": {"S": "failed"},
             ":gsi1pk": {"S": f"TENANT#{world.tenant}#STATUS#failed"},
@@ -239,10 +302,23 @@ def _failure_update(world: World, attempt: int, error_code: str, error_message: 
             ":error_message": {"S": error_message},
             ":now": {"S": NOW},
         },
-    }
+    )
 
 
-def _announcement(world: World, status: str, detail: dict[str, Any], subject: str, message: str) -> dict[str, Any]:
+def _notified_item(world: World) -> dict[str, Any]:
+    return _update(
+        world,
+        "SET notification_sent_at = :now, #version = #version + :one",
+        "attribute_exists(PK)",
+        {"#version": "version"},
+        {":now": {"S": NOW}, ":one": {"N": "1"}},
+    )
+
+
+def _announcement(
+    world: World, status: str, detail: dict[str, Any], subject: str, message: str, *, rolled_back: bool = False
+) -> dict[str, Any]:
+    # A plain job (no re-export): the job alone is marked notified, with or without the event.
     return {
         "event": {
             "detail_type": f"Report Job {status.capitalize()}",
@@ -259,14 +335,25 @@ def _announcement(world: World, status: str, detail: dict[str, Any], subject: st
             "message": message,
             "attributes": {"tenant_id": world.tenant, "status": status, "job_type": JOB_TYPE},
         },
+        "notified": [_notified_item(world)],
+        "notified_without_event": [_notified_item(world)],
+        "rolled_back": rolled_back,
     }
 
 
 def result_input(world: World, outcome: str = "succeeded", *, attempt: int = 1) -> dict[str, Any]:
-    guard = _attempt_guard(attempt)
-    key = world.object_key(attempt)
+    execution_input: dict[str, Any] = {
+        "tenant_id": world.tenant,
+        "job_id": world.job_id,
+        "job_type": JOB_TYPE,
+        "attempt": attempt,
+        "outcome": outcome,
+        "key": world.key,
+    }
+    token = str(uuid.uuid5(uuid.NAMESPACE_URL, f"report-export:{world.job_id}:{attempt}:{outcome}"))
     if outcome == "succeeded":
-        announcement = _announcement(
+        execution_input["store"] = {"items": [_success_item(world, attempt)], "token": token}
+        execution_input["announcement"] = _announcement(
             world,
             "succeeded",
             {"attempt": attempt, "file_name": "report.csv", "size_bytes": len(REPORT_BODY), "row_count": 1},
@@ -274,63 +361,34 @@ def result_input(world: World, outcome: str = "succeeded", *, attempt: int = 1) 
             f"Your report is ready.\n\nDownload (link valid until {EXPIRES_AT}):\n"
             f"https://reports.example.com/api/v1/reports/jobs/{world.job_id}/download?token=signed-token\n",
         )
+        execution_input["object"] = {"bucket": world.bucket, "key": world.object_key(attempt)}
+        execution_input["rollback"] = {
+            "items": [_failure_item(world, attempt, "STORE_FAILED", "The report could not be stored.")],
+            "token": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{world.job_id}:{attempt}:rollback")),
+            "announcement": _announcement(
+                world,
+                "failed",
+                {"attempt": attempt, "error_code": "STORE_FAILED"},
+                "Report failed: FEED_INTAKE_EXPORT",
+                "Your report could not be stored. Please request it again.",
+                rolled_back=True,
+            ),
+        }
     else:
-        announcement = _announcement(
+        # A failure has no object to delete and no rollback: the input leaves both out.
+        execution_input["store"] = {
+            "items": [_failure_item(world, attempt, "NO_DATA", "No data in the requested period.")],
+            "token": token,
+        }
+        execution_input["announcement"] = _announcement(
             world,
             "failed",
             {"attempt": attempt, "error_code": "NO_DATA"},
             "Report failed: FEED_INTAKE_EXPORT",
             "Your report could not be produced: no data in the requested period.",
         )
-    return {
-        "tenant_id": world.tenant,
-        "job_id": world.job_id,
-        "job_type": JOB_TYPE,
-        "attempt": attempt,
-        "outcome": outcome,
-        "key": world.key,
-        "store": {
-            "update_expression": "SET #status = :succeeded, GSI1PK = :gsi1pk, file_path = :file_path, "
-            "file_name = :file_name, mime_type = :mime_type, size_bytes = :size_bytes, sha256 = :sha256, "
-            "row_count = :row_count, expires_at = :expires_at, progress_pct = :hundred, updated_at = :now, "
-            "#version = #version + :one",
-            "condition_expression": guard["condition_expression"],
-            "names": {"#status": "status", "#version": "version"},
-            "values": {
-                **guard["values"],
-                ":succeeded": {"S": "succeeded"},
-                ":gsi1pk": {"S": f"TENANT#{world.tenant}#STATUS#succeeded"},
-                ":file_path": {"S": key},
-                ":file_name": {"S": "report.csv"},
-                ":mime_type": {"S": "text/csv"},
-                ":size_bytes": {"N": str(len(REPORT_BODY))},
-                ":sha256": {"S": "0" * 64},
-                ":row_count": {"N": "1"},
-                ":expires_at": {"S": EXPIRES_AT},
-                ":hundred": {"N": "100"},
-                ":now": {"S": NOW},
-            },
-        },
-        "fail": _failure_update(world, attempt, "NO_DATA", "No data in the requested period."),
-        "rollback": {
-            **_failure_update(world, attempt, "STORE_FAILED", "The report could not be stored."),
-            **_announcement(
-                world,
-                "failed",
-                {"attempt": attempt, "error_code": "STORE_FAILED"},
-                "Report failed: FEED_INTAKE_EXPORT",
-                "Your report could not be stored. Please request it again.",
-            ),
-        },
-        "object": {"bucket": world.bucket, "key": key} if outcome == "succeeded" else None,
-        **announcement,
-        "notified": {
-            "update_expression": "SET notification_sent_at = :now, #version = #version + :one",
-            "condition_expression": "attribute_exists(PK)",
-            "names": {"#version": "version"},
-            "values": {":now": {"S": NOW}, ":one": {"N": "1"}},
-        },
-    }
+    ExecutionInput.model_validate(execution_input)  # the hand-written input keeps the generator's contract
+    return execution_input
 
 
 def state_names(sfn: Any, execution_arn: str) -> list[str]:
@@ -366,8 +424,8 @@ def test_given_the_template_declares_the_state_machine_then_its_role_may_call_ev
 
     # moto does not check IAM: without this a missing permission would first show in AWS.
     assert required_iam_actions() == {
-        "dynamodb:UpdateItem",
-        "dynamodb:GetItem",
+        "dynamodb:UpdateItem",  # the Update items of every transaction: store, rollback, mark notified
+        "dynamodb:GetItem",  # Read Job
         "dynamodb:PutItem",  # history entries, in the re-export transactions
         "s3:DeleteObject",
         "sns:Publish",
@@ -438,7 +496,15 @@ def test_given_running_job_when_outcome_failed_then_job_fails_with_error_and_is_
     [event] = world.events()
     assert event["detail-type"] == "Report Job Failed"
     assert event["detail"]["error_code"] == "NO_DATA"
-    assert "Store Result" not in state_names(world.sfn, execution["executionArn"])
+    assert state_names(world.sfn, execution["executionArn"]) == [
+        "Check Outcome",
+        "Store Outcome",
+        "Publish Event",
+        "Notify Subscribers",
+        "Mark Notified",
+        "Check Completion",
+        "Finish Job",
+    ]
 
 
 def test_given_cancelled_job_when_failure_arrives_then_job_stays_cancelled_and_nothing_is_announced(world):
@@ -447,7 +513,7 @@ def test_given_cancelled_job_when_failure_arrives_then_job_stays_cancelled_and_n
 
     execution = world.run(result_input(world, "failed"))
 
-    assert (execution["status"], execution["error"]) == ("FAILED", "DynamoDB.ConditionalCheckFailedException")
+    assert (execution["status"], execution["error"]) == ("FAILED", "StoreFailed")
     assert world.job() == before
     assert world.notifications() == []
     assert world.events() == []
@@ -462,7 +528,7 @@ def test_given_cancelled_job_when_result_arrives_then_object_is_deleted_and_job_
 
     assert execution["status"] == "FAILED"
     assert execution["error"] == "StoreFailed"
-    assert "conditional request failed" in execution["cause"]
+    assert "[ConditionalCheckFailed]" in execution["cause"]  # the transaction's cancellation reason
     assert not world.report_exists(world.object_key())
     assert world.job() == before
     assert world.notifications() == []
@@ -495,7 +561,7 @@ def test_given_store_rejected_while_job_still_running_when_rolled_back_then_job_
     world.put_job()
     world.put_report(world.object_key())
     execution_input = result_input(world, "succeeded")
-    execution_input["store"]["update_expression"] += ", note = :undefined"  # DynamoDB rejects the request
+    execution_input["store"]["items"][0]["Update"]["UpdateExpression"] += ", note = :undefined"  # DynamoDB rejects it
 
     execution = world.run(execution_input)
 
@@ -514,26 +580,49 @@ def test_given_store_rejected_while_job_still_running_when_rolled_back_then_job_
     assert (event["detail-type"], event["detail"]["error_code"]) == ("Report Job Failed", "STORE_FAILED")
 
 
-def test_given_rollback_without_notice_when_store_is_rejected_then_job_fails_unannounced(world):
+def test_given_event_refused_when_result_is_announced_then_mail_goes_out_and_only_the_job_is_marked_notified(world):
+    # The lineage's record is marked notified only with its event published: without it, the job alone is.
     world.put_job()
     world.put_report(world.object_key())
+    record_key = world.put_record(status="succeeded")
     execution_input = result_input(world, "succeeded")
-    execution_input["store"]["update_expression"] += ", note = :undefined"
-    del execution_input["rollback"]["event"], execution_input["rollback"]["notification"]
+    announcement = execution_input["announcement"]
+    announcement["event"]["detail"] = "{not json"  # EventBridge refuses the entry (MalformedDetail)
+    record_notified = _update(
+        world,
+        "SET notification_sent_at = :now, #version = #version + :one",
+        "#status = :announced",
+        {"#status": "status", "#version": "version"},
+        {":now": {"S": NOW}, ":one": {"N": "1"}, ":announced": {"S": "succeeded"}},
+        key=record_key,
+    )
+    announcement["notified"].append(record_notified)
 
     execution = world.run(execution_input)
 
-    assert (execution["status"], execution["error"]) == ("FAILED", "StoreFailed")
-    assert not world.report_exists(world.object_key())
+    assert (execution["status"], execution["error"]) == ("FAILED", "AnnouncementFailed")
     job = world.job()
-    assert (job["status"], job["error_code"]) == ({"S": "failed"}, {"S": "STORE_FAILED"})
-    assert "notification_sent_at" not in job
-    assert world.notifications() == []
+    assert job["status"] == {"S": "succeeded"}
+    assert job["notification_sent_at"] == {"S": NOW}
+    assert job["version"] == {"N": "5"}
+    assert "notification_sent_at" not in world.item(record_key)
+    assert world.report_exists(world.object_key())
+    [notification] = world.notifications()
+    assert notification["Subject"] == "Report ready: FEED_INTAKE_EXPORT"
     assert world.events() == []
+    assert state_names(world.sfn, execution["executionArn"])[-6:] == [
+        "Publish Event",
+        "Keep Job Notice Only",
+        "Notify Subscribers",
+        "Mark Notified",
+        "Check Completion",
+        "Fail Announcement",
+    ]
 
 
 def test_given_result_already_stored_when_store_condition_fails_then_object_is_kept_and_result_announced(world):
-    # What a retried Store Result sees when its first try was applied but the response was lost.
+    # What a retried Store Outcome sees when its first try was applied but the response was lost
+    # (and its ClientRequestToken no longer made the retry a no-op).
     world.put_job(status="succeeded", version=4, file_path=world.object_key())
     world.put_report(world.object_key())
 
@@ -586,7 +675,7 @@ def test_given_finished_execution_when_started_again_with_the_same_name_then_exe
     first = world.run(execution_input)
     assert first["status"] == "SUCCEEDED"
     changed_input = copy.deepcopy(execution_input)
-    changed_input["notification"]["subject"] = "Another subject"
+    changed_input["announcement"]["notification"]["subject"] = "Another subject"
 
     for duplicate in (execution_input, changed_input):
         with pytest.raises(world.sfn.exceptions.ExecutionAlreadyExists):

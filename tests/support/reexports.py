@@ -11,11 +11,12 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 from uuid6 import uuid7
 
+from report_export.core.history import HistoryEventType, new_event
 from report_export.core.models import JobStatus, JobType, now_utc
 from report_export.jobs.models import Job
-from report_export.jobs.service import job_service
 
 from conftest import LambdaContextStub
+from support.tables import job_repository
 from support.worker import deliver_once
 
 JOBS = "/api/v1/reports/jobs"
@@ -56,8 +57,14 @@ def put_succeeded_report(aws: Any, tenant: str = "tenant-a", *, body: bytes = RE
             **fields,
         }
     )
-    job_service()._store.create_job(job, params_hash="test")
+    put_job(aws, job)
     return job
+
+
+def put_job(aws: Any, job: Job, *, params_hash: str = "test") -> None:
+    """A job written as the API writes one (with its history entry "created"), whatever its status."""
+    created = new_event(job.id, HistoryEventType.CREATED, actor=job.requested_by, at=job.created_at)
+    job_repository().create(job, params_hash=params_hash, created=created)
 
 
 def generator_handler() -> Any:

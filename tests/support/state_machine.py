@@ -48,12 +48,17 @@ def task_resources() -> list[str]:
 
 
 # IAM has no action for a DynamoDB transaction: each item is authorised as the single-item call it
-# stands for. This machine's transactions (built by the generator) hold Update and Put items only.
+# stands for (Update -> UpdateItem, Put -> PutItem, Delete -> DeleteItem, ConditionCheck ->
+# ConditionCheckItem). The definition cannot say which item types its input holds; the generator
+# builds every transaction it hands over (store, rollback, mark notified) under the attempt guard,
+# which gives Update and Put items only (a ConditionCheck item is only built for a job that has
+# already ended, and applied directly, never by this machine). A new item type in those
+# transactions must be added here and to the template's policy.
 _TRANSACTION_ITEM_ACTIONS = {"dynamodb:TransactWriteItems": {"dynamodb:UpdateItem", "dynamodb:PutItem"}}
 
 
 def required_iam_actions() -> set[str]:
-    """The IAM action each integration calls: arn:aws:states:::dynamodb:updateItem -> dynamodb:UpdateItem,
+    """The IAM action each integration calls: arn:aws:states:::dynamodb:getItem -> dynamodb:GetItem,
     arn:aws:states:::aws-sdk:s3:deleteObject -> s3:DeleteObject; a transaction -> its items' actions."""
     actions = set()
     for resource in task_resources():

@@ -1,3 +1,4 @@
+import re
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
@@ -5,6 +6,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 
 from api.rest import BEARER_AUTH, authenticate, error_responses, json_response, success_response
+from report_export.core.errors import ValidationFailed
 from report_export.core.models import INTERNAL_ROLES, JOB_ID_PATTERN, READER_ROLES, WRITER_ROLES
 from report_export.reexports.models import (
     CreateReexportRequest,
@@ -13,13 +15,36 @@ from report_export.reexports.models import (
     ReexportStatus,
     UpdateReexportRequest,
 )
-from report_export.reexports.service import reexport_service
+from report_export.reexports.requests import reexport_requests
+from report_export.reexports.results import reexport_results
 
 router = Router()
 
 REEXPORTS = "/api/v1/report-reexports"
 
+_ETAG_RE = re.compile(r'^\s*(?:W/)?"?(\d{1,18})"?\s*$')
+
 ReexportId = Annotated[str, Path(description="The re-export id (a UUIDv7)", max_length=64)]
+
+
+def expected_version(request: UpdateReexportRequest, if_match: str | None) -> int:
+    """The version the caller read: expected_version in the body, or If-Match ("3" or the ETag form "\"3\"")."""
+    header_version = None
+    if if_match is not None:
+        match = _ETAG_RE.match(if_match)
+        if match is None:
+            raise ValidationFailed("If-Match must be the re-export's version, as its ETag gives it")
+        header_version = int(match.group(1))
+    if (
+        request.expected_version is not None
+        and header_version is not None
+        and request.expected_version != header_version
+    ):
+        raise ValidationFailed("expected_version and If-Match name different versions")
+    version = request.expected_version or header_version
+    if version is None:
+        raise ValidationFailed("expected_version (or the If-Match header) is required")
+    return version
 
 
 def _with_etag(status: int, record: Reexport, headers: dict[str, str] | None = None) -> Response[Reexport]:
@@ -44,7 +69,7 @@ def _with_etag(status: int, record: Reexport, headers: dict[str, str] | None = N
 )
 def create_reexport(request: CreateReexportRequest) -> Response[Reexport]:
     principal = authenticate(router, WRITER_ROLES)
-    outcome = reexport_service().reexport_report(
+    outcome = reexport_requests().reexport_report(
         principal, request.report_id, overrides=request.overrides, reason=request.reason
     )
     if outcome.replayed:
@@ -69,7 +94,7 @@ def list_reexports(
     next_cursor: Annotated[str | None, Query(max_length=1024, description="From the previous page")] = None,
 ) -> ReexportPage:
     principal = authenticate(router, READER_ROLES)
-    return reexport_service().list_reexports(
+    return reexport_requests().list_reexports(
         principal, status=status, report_id=report_id, limit=limit, cursor=next_cursor
     )
 
@@ -87,7 +112,7 @@ def list_reexports(
 )
 def get_reexport(reexport_id: ReexportId) -> Response[Reexport]:
     principal = authenticate(router, READER_ROLES)
-    return _with_etag(200, reexport_service().get_reexport(principal, reexport_id))
+    return _with_etag(200, reexport_requests().get_reexport(principal, reexport_id))
 
 
 @router.put(
@@ -123,7 +148,11 @@ def update_reexport(
     ] = None,
 ) -> Response[Reexport]:
     principal = authenticate(router, INTERNAL_ROLES)
-    record = reexport_service().update_reexport(principal, reexport_id, request, if_match=if_match)
+    record = (
+        reexport_results()
+        .update_reexport(principal, reexport_id, request, expected_version=expected_version(request, if_match))
+        .record
+    )
     return _with_etag(200, record)
 
 
@@ -143,5 +172,5 @@ def update_reexport(
 )
 def cancel_reexport(reexport_id: ReexportId) -> Response[Reexport]:
     principal = authenticate(router, WRITER_ROLES)
-    outcome = reexport_service().cancel_reexport(principal, reexport_id)
+    outcome = reexport_requests().cancel_reexport(principal, reexport_id)
     return _with_etag(200 if outcome.completed else 202, outcome.record)

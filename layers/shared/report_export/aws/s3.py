@@ -280,7 +280,12 @@ def object_exists(s3_client: Any, *, bucket: str, key: str) -> bool:
     try:
         s3_client.head_object(Bucket=bucket, Key=key)
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in _NOT_FOUND_CODES:
+        if is_missing_object(error):
             return False
         raise
     return True
+
+
+def is_missing_object(error: ClientError) -> bool:
+    """S3's several ways of saying "no such object" (HEAD answers a bare 404)."""
+    return error.response.get("Error", {}).get("Code") in _NOT_FOUND_CODES

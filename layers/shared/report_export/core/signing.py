@@ -9,17 +9,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from functools import cache
 
-from report_export.aws import clients
+from report_export.aws import secrets
 
 _SIGNATURE_BYTES = 16  # 128 bits: ample against forgery, short in a URL
 
 
-@cache
 def _secret(parameter_name: str) -> bytes:
-    response = clients.ssm().get_parameter(Name=parameter_name, WithDecryption=True)
-    return response["Parameter"]["Value"].encode()
+    return secrets.secure_parameter(parameter_name).encode()
 
 
 def load_secret(parameter_name: str) -> None:
@@ -28,7 +25,7 @@ def load_secret(parameter_name: str) -> None:
 
 
 def reset() -> None:
-    _secret.cache_clear()
+    secrets.reset()
 
 
 def b64url_encode(data: bytes) -> str:

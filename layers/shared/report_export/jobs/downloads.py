@@ -12,8 +12,9 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
 from report_export.aws import clients
-from report_export.aws.dynamo.store import JobStore
-from report_export.aws.s3 import presigned_download_url
+from report_export.aws.dynamo.history import HistoryRepository
+from report_export.aws.dynamo.table import Table
+from report_export.aws.s3 import is_missing_object, presigned_download_url
 from report_export.core.auth import Principal
 from report_export.core.errors import ReportExpired, ReportFileGone, ReportNotReady
 from report_export.core.history import HistoryEventType, new_event
@@ -21,10 +22,9 @@ from report_export.core.models import JobStatus, Timestamp, format_timestamp, no
 from report_export.core.observability import logger, metrics
 from report_export.core.settings import Settings, get_settings
 from report_export.core.signing import Signer
-from report_export.generation.generator import DOWNLOAD_TOKEN_PURPOSE
-from report_export.jobs.links import DownloadTokens
+from report_export.jobs.links import DOWNLOAD_TOKEN_PURPOSE, DownloadTokens
 from report_export.jobs.models import Job
-from report_export.jobs.service import job_service
+from report_export.jobs.service import JobService, job_service
 
 
 class DownloadLink(BaseModel):
@@ -39,21 +39,24 @@ class Presigned:
 
 
 class DownloadService:
-    def __init__(self, settings: Settings, s3: Any, tokens: DownloadTokens, store: JobStore) -> None:
+    def __init__(
+        self, settings: Settings, s3: Any, tokens: DownloadTokens, history: HistoryRepository, jobs: JobService
+    ) -> None:
         self._settings = settings
         self._s3 = s3
         self._tokens = tokens
-        self._store = store
+        self._history = history
+        self._jobs = jobs
 
     def download_link(self, principal: Principal, job_id: str) -> DownloadLink:
-        job = job_service().get_job(principal, job_id)
+        job = self._jobs.get_job(principal, job_id)
         presigned = self._presign(job)
         self._audit(job.tenant_id, job.id, presigned, issued_to=principal.subject, via="api")
         return DownloadLink(download_url=presigned.url, expires_at=presigned.expires_at)
 
     def redirect_for_link(self, job_id: str, token: str) -> str:
         grant = self._tokens.verify(token, job_id=job_id, now=now_utc())
-        job = job_service().get_job_of_tenant(grant.tenant_id, job_id)
+        job = self._jobs.get_job_of_tenant(grant.tenant_id, job_id)
         presigned = self._presign(job)
         self._audit(job.tenant_id, job.id, presigned, issued_to="signed-link", via="link")
         return presigned.url
@@ -81,7 +84,7 @@ class DownloadService:
         try:
             self._s3.head_object(Bucket=self._settings.reports_bucket, Key=key)
         except ClientError as error:
-            if error.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+            if is_missing_object(error):
                 raise ReportFileGone("The report file no longer exists; re-export the report") from None
             raise
         ttl = self._settings.download_ttl_seconds
@@ -101,7 +104,7 @@ class DownloadService:
         details: dict[str, Any] | None = None,
     ) -> None:
         # Written before the URL leaves: a URL that could not be recorded is not handed out.
-        self._store.put_history(
+        self._history.put(
             tenant_id,
             new_event(
                 job_id,
@@ -124,5 +127,6 @@ def download_service() -> DownloadService:
         settings,
         clients.s3(),
         DownloadTokens(Signer(settings.signing_secret_parameter, purpose=DOWNLOAD_TOKEN_PURPOSE)),
-        JobStore(clients.dynamodb(), settings.table_name),
+        HistoryRepository(Table(clients.dynamodb(), settings.table_name)),
+        job_service(),
     )

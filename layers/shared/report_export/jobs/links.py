@@ -15,6 +15,9 @@ from report_export.core.errors import Forbidden, Unauthorized
 from report_export.core.models import canonical_json
 from report_export.core.signing import Signer, b64url_decode, b64url_encode
 
+# The purpose label of the key that signs these tokens (see core.signing).
+DOWNLOAD_TOKEN_PURPOSE = "download-token"
+
 
 class LinkExpired(Unauthorized):
     code = "LINK_EXPIRED"

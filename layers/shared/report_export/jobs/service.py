@@ -9,14 +9,12 @@ from functools import cache
 from uuid6 import uuid7
 
 from report_export.aws import clients
-from report_export.aws.dynamo.store import (
-    IdempotencyKeyTaken,
-    JobStore,
-    StaleWrite,
-    StoredJob,
-    reexport_update,
-    versioned_update,
-)
+from report_export.aws.dynamo.codecs import StoredJob
+from report_export.aws.dynamo.history import HistoryRepository
+from report_export.aws.dynamo.jobs import IdempotencyKeyTaken, JobRepository
+from report_export.aws.dynamo.reexports import ReexportRepository
+from report_export.aws.dynamo.table import StaleWrite, Table
+from report_export.aws.dynamo.updates import versioned_update
 from report_export.aws.sqs import GenerateQueue
 from report_export.core import signing
 from report_export.core.auth import Principal
@@ -35,12 +33,13 @@ from report_export.core.observability import logger, metrics
 from report_export.core.paging import CursorCodec, query_fingerprint
 from report_export.core.settings import Settings, get_settings
 from report_export.core.signing import Signer
+from report_export.jobs.ending import Cancelled, Guard, JobEnding
 from report_export.jobs.models import CreateJobRequest, Job, JobPage
-from report_export.reexports.models import ReexportStatus
 
 _JOB_ID_RE = re.compile(JOB_ID_PATTERN)
 # A cancel reads, decides and writes conditionally; the generator may move the job in between.
 _CANCEL_ATTEMPTS = 3
+_PENDING = {"while": "pending"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,9 +56,19 @@ class CancelOutcome:
 
 
 class JobService:
-    def __init__(self, settings: Settings, store: JobStore, queue: GenerateQueue, cursors: CursorCodec) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        jobs: JobRepository,
+        history: HistoryRepository,
+        ending: JobEnding,
+        queue: GenerateQueue,
+        cursors: CursorCodec,
+    ) -> None:
         self._settings = settings
-        self._store = store
+        self._jobs = jobs
+        self._history = history
+        self._ending = ending
         self._queue = queue
         self._cursors = cursors
 
@@ -79,8 +88,9 @@ class JobService:
             updated_at=created_at,
         )
         params_hash = request.parameters_hash()
+        created = new_event(job.id, HistoryEventType.CREATED, actor=job.requested_by, at=job.created_at)
         try:
-            self._store.create_job(job, params_hash=params_hash)
+            self._jobs.create(job, params_hash=params_hash, created=created)
         except IdempotencyKeyTaken as taken:
             return CreateOutcome(self._replay(principal, taken, params_hash), replayed=True)
 
@@ -106,7 +116,7 @@ class JobService:
             raise IdempotencyKeyReused(
                 "This idempotency_key was already used with different parameters; use a new key for a new export"
             )
-        stored = self._store.get_job(principal.tenant_id, taken.record.job_id, consistent=True)
+        stored = self._jobs.get(principal.tenant_id, taken.record.job_id, consistent=True)
         if stored is None:
             raise IdempotencyKeyReused("This idempotency_key belongs to a job that no longer exists; use a new key")
         logger.info("Idempotent replay", extra={"job_id": stored.job.id})
@@ -126,7 +136,7 @@ class JobService:
         # Another tenant's job, a malformed id and a missing job all look the same from outside.
         stored = None
         if _JOB_ID_RE.match(job_id):
-            stored = self._store.get_job(tenant_id, job_id, consistent=consistent)
+            stored = self._jobs.get(tenant_id, job_id, consistent=consistent)
         if stored is None:
             raise NotFound("Job not found")
         logger.append_keys(job_id=job_id)
@@ -147,7 +157,7 @@ class JobService:
             job_type=job_type.value if job_type else None,
         )
         after = self._cursors.decode(cursor, fingerprint=fingerprint) if cursor else None
-        stored, more = self._store.query_jobs(
+        stored, more = self._jobs.query(
             principal.tenant_id, status=status, job_type=job_type, limit=limit, after_job_id=after
         )
         next_cursor = None
@@ -159,85 +169,41 @@ class JobService:
         for _ in range(_CANCEL_ATTEMPTS):
             stored = self._load(principal, job_id, consistent=True)
             status = stored.job.status
-            try:
-                if status is JobStatus.QUEUED:
-                    updated = self._cancel_queued(principal, stored)
+            if status is JobStatus.QUEUED:
+                # A job that regenerates a report ends its re-export in the same transaction.
+                if self._ending.end(stored, Cancelled(by=principal.subject), guard=Guard.VERSION, context=_PENDING):
                     logger.info("Job cancelled while queued")
-                    return CancelOutcome(updated.job, completed=True)
-                if status is JobStatus.RUNNING:
-                    if stored.job.cancel_requested:
-                        self._note_reexport_cancel_requested(stored.job)
-                        return CancelOutcome(stored.job, completed=False)
-                    updated = self._store.update_job(
-                        stored,
-                        expected_status=JobStatus.RUNNING,
-                        changes={"cancel_requested": True, "updated_at": format_timestamp(now_utc())},
-                    )
-                    logger.info("Cancel requested for a running job")
-                    self._note_reexport_cancel_requested(updated.job)
-                    return CancelOutcome(updated.job, completed=False)
-            except StaleWrite:
+                    return CancelOutcome(self._load(principal, job_id, consistent=True).job, completed=True)
                 continue
+            if status is JobStatus.RUNNING:
+                try:
+                    asked = stored if stored.job.cancel_requested else self._ask_to_stop(stored)
+                except StaleWrite:
+                    continue
+                self._ending.cancel_requested(asked.job)
+                return CancelOutcome(asked.job, completed=False)
             if status is JobStatus.CANCELLED:
                 return CancelOutcome(stored.job, completed=True)
             raise JobNotCancellable(f"The job has already {status.value} and can no longer be cancelled")
         raise ConcurrentUpdate("The job changed while it was being cancelled; try again")
 
-    def _note_reexport_cancel_requested(self, job: Job) -> None:
-        """A running job that regenerates a report: its re-export says cancel_requested too (whichever of the
-        two DELETEs asked); the generator ends both at its next checkpoint."""
-        if not job.reexport_id:
-            return
-        try:
-            self._store.update_reexport(
-                reexport_update(
-                    job.tenant_id,
-                    job.reexport_id,
-                    {"cancel_requested": True, "updated_at": format_timestamp(now_utc())},
-                    condition="#status IN (:pending, :running) AND (attribute_not_exists(#asked) OR #asked = :no)",
-                    condition_names={"#status": "status", "#asked": "cancel_requested"},
-                    condition_values={
-                        ":pending": ReexportStatus.PENDING.value,
-                        ":running": ReexportStatus.RUNNING.value,
-                        ":no": False,
-                    },
-                )
+    def _ask_to_stop(self, stored: StoredJob) -> StoredJob:
+        updated = self._jobs.apply(
+            versioned_update(
+                stored,
+                expected_status=JobStatus.RUNNING,
+                changes={"cancel_requested": True, "updated_at": format_timestamp(now_utc())},
             )
-        except StaleWrite:
-            pass  # it ended meanwhile (its status says how), or it already says so
-
-    def _cancel_queued(self, principal: Principal, stored: StoredJob) -> StoredJob:
-        """queued → cancelled; a job that regenerates a report ends its re-export in the same transaction
-        (cancelled, the original released), so a cancelled job never leaves a re-export pending."""
-        now = format_timestamp(now_utc())
-        changes = {"status": JobStatus.CANCELLED, "updated_at": now}
-        job = stored.job
-        reexport = (
-            self._store.get_reexport(job.tenant_id, job.reexport_id, consistent=True) if job.reexport_id else None
         )
-        if reexport is None or not reexport.record.status.is_active:
-            return self._store.update_job(stored, expected_status=JobStatus.QUEUED, changes=changes)
-        record = reexport.record
-        self._store.end_reexport_with_job(
-            versioned_update(stored, expected_status=JobStatus.QUEUED, changes=changes),
-            record,
-            {"status": ReexportStatus.CANCELLED, "completed_at": now, "updated_at": now},
-            new_event(
-                record.report_id,
-                HistoryEventType.REEXPORT_CANCELLED,
-                actor=principal.subject,
-                details={"reexport_id": record.id, "job_id": record.job_id, "while": "pending"},
-            ),
-        )
-        logger.info("Re-export cancelled while pending", extra={"reexport_id": record.id})
-        return self._load(principal, job.id, consistent=True)
+        logger.info("Cancel requested for a running job")
+        return updated
 
     def job_history(self, principal: Principal, job_id: str, *, limit: int, cursor: str | None) -> HistoryPage:
         """The report's audit history, oldest first (404 for a job the caller's tenant does not have)."""
         self._load(principal, job_id)
         fingerprint = query_fingerprint(tenant=principal.tenant_id, history_of=job_id)
         after = self._cursors.decode(cursor, fingerprint=fingerprint) if cursor else None
-        events, more = self._store.query_history(principal.tenant_id, job_id, limit=limit, after_event_id=after)
+        events, more = self._history.query(principal.tenant_id, job_id, limit=limit, after_event_id=after)
         next_cursor = None
         if more and events:
             next_cursor = self._cursors.encode(after=events[-1].id, fingerprint=fingerprint)
@@ -245,7 +211,7 @@ class JobService:
 
     def check_ready(self) -> None:
         try:
-            self._store.ping()
+            self._jobs.ping()
             signing.load_secret(self._settings.signing_secret_parameter)
         except Exception as error:
             logger.warning("Readiness check failed", extra={"reason": type(error).__name__})
@@ -255,9 +221,12 @@ class JobService:
 @cache
 def job_service() -> JobService:
     settings = get_settings()
+    table = Table(clients.dynamodb(), settings.table_name)
     return JobService(
         settings,
-        JobStore(clients.dynamodb(), settings.table_name),
+        JobRepository(table),
+        HistoryRepository(table),
+        JobEnding(table, ReexportRepository(table)),
         GenerateQueue(clients.sqs(), settings.generate_queue_url),
         CursorCodec(Signer(settings.signing_secret_parameter, purpose="list-cursor")),
     )

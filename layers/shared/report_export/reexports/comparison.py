@@ -19,10 +19,15 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 import orjson
+from botocore.exceptions import ClientError
 
-from report_export.core.models import ExportFormat
-from report_export.generation.reports import ColumnKind, ReportDefinition
-from report_export.reexports.models import ComparisonSummary, KeySamples
+from report_export.aws.s3 import is_missing_object
+from report_export.core.models import ExportFormat, FileReference
+from report_export.core.observability import logger
+from report_export.generation.reports import ColumnKind, ReportDefinition, definition_for
+from report_export.generation.writers import GZIP_MIME_TYPE
+from report_export.jobs.models import Job
+from report_export.reexports.models import ComparisonSummary, KeySamples, Reexport
 
 SAMPLE_KEYS = 5
 # The comparison runs in the generator after the file is written, inside the same Lambda timeout:
@@ -265,3 +270,48 @@ def _binary_reader(body: Any, *, gzipped: bool) -> BinaryIO:
     if gzipped:
         return gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[return-value]
     return buffered  # type: ignore[return-value]
+
+
+class StoredFileComparer:
+    """Compares a re-export's new file with the original, both read from the reports bucket. Never fails the
+    job over its summary: matches_original already says the files differ, so a problem is only reported."""
+
+    def __init__(self, s3: Any, bucket: str) -> None:
+        self._s3 = s3
+        self._bucket = bucket
+
+    def compare(self, record: Reexport, job: Job, new_file: FileReference) -> ComparisonSummary:
+        original = record.original_file
+        if original is None:
+            return ComparisonSummary(compared=False, reason="the original has no file reference")
+        try:
+            original_body = self._s3.get_object(Bucket=self._bucket, Key=original.key)["Body"]
+        except ClientError as error:
+            if is_missing_object(error):
+                return ComparisonSummary(compared=False, reason="the original file no longer exists")
+            logger.exception("Reading the original file for the comparison failed")
+            return ComparisonSummary(compared=False, reason="the files could not be read for comparison")
+        try:
+            new_body = self._s3.get_object(Bucket=self._bucket, Key=new_file.key)["Body"]
+            try:
+                return compare_reports(
+                    ReportStream(
+                        original_body,
+                        ExportFormat(record.original_parameters.get("format", ExportFormat.CSV.value)),
+                        _is_gzip(original),
+                        "original",
+                    ),
+                    ReportStream(new_body, job.format, _is_gzip(new_file), "new"),
+                    definition_for(job.job_type),
+                )
+            finally:
+                new_body.close()
+        except Exception:
+            logger.exception("Comparing the re-export with the original failed")
+            return ComparisonSummary(compared=False, reason="the files could not be read for comparison")
+        finally:
+            original_body.close()
+
+
+def _is_gzip(file: FileReference) -> bool:
+    return file.mime_type == GZIP_MIME_TYPE or file.key.endswith(".gz")

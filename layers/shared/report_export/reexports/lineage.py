@@ -29,6 +29,23 @@ def success_changes(record: Reexport, new_file: FileReference, now: str) -> dict
     }
 
 
+def changed_inputs(original: dict[str, Any] | None, new: dict[str, Any] | None) -> ChangedInputs | None:
+    """Which inputs differ between the original's manifest and the new one (None where either is unknown)."""
+    if not original or not new:
+        return None
+
+    def differs(first: Any, second: Any) -> bool | None:
+        return None if first is None or second is None else first != second
+
+    return ChangedInputs(
+        definition_version=differs(
+            original.get("definition", {}).get("version"), new.get("definition", {}).get("version")
+        ),
+        parameters=differs(original.get("parameters_sha256"), new.get("parameters_sha256")),
+        source_watermark=differs(original.get("source_watermark"), new.get("source_watermark")),
+    )
+
+
 def _file_summary(file: FileReference | None) -> dict[str, Any] | None:
     if file is None:
         return None

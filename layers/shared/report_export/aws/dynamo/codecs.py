@@ -1,0 +1,193 @@
+"""Items and the domain's shapes, both ways: what each entity looks like in the table.
+
+Lists of parameters, filters, manifests and lineage are stored as canonical JSON text: they may
+hold floats, which DynamoDB numbers would not round-trip, and a text compares byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from pydantic import BaseModel
+
+from report_export.aws.dynamo import keys
+from report_export.core.history import HistoryEvent
+from report_export.core.models import canonical_json
+from report_export.jobs.models import Job
+from report_export.reexports.models import Reexport
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+_JOB_INTERNAL_ATTRIBUTES = (
+    *keys.KEY_ATTRIBUTES,
+    "version",
+    "params_hash",
+    "filters_json",
+    "manifest_json",
+    "ttl",
+    "attempt",
+    "lease_expires_at",
+)
+REEXPORT_JSON_FIELDS = (
+    "original_parameters",
+    "effective_parameters",
+    "overrides",
+    "original_file",
+    "new_file",
+    "comparison",
+    "changed_inputs",
+)
+# An internal service's announcement in progress (who claimed it, and when): never part of the record.
+ANNOUNCEMENT_CLAIM = "announcement_claim"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredJob:
+    job: Job
+    version: int
+    attempt: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StoredReexport:
+    record: Reexport
+    # The original job's manifest at the time of the request: what the new file is compared with.
+    original_manifest: dict[str, Any] | None = None
+
+    @property
+    def version(self) -> int:
+        return self.record.version
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyRecord:
+    job_id: str
+    params_hash: str
+
+
+def serialize(item: dict[str, Any]) -> dict[str, Any]:
+    return {name: _serializer.serialize(value) for name, value in item.items()}
+
+
+def deserialize(item: dict[str, Any]) -> dict[str, Any]:
+    return {name: _deserializer.deserialize(value) for name, value in item.items()}
+
+
+def reexport_attribute(name: str, value: Any) -> tuple[str, Any]:
+    """A re-export change as stored: lineage fields (models or dicts) become JSON text."""
+    if name in REEXPORT_JSON_FIELDS:
+        plain = value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+        return f"{name}_json", canonical_json(plain)
+    return name, value
+
+
+def job_item(job: Job, *, version: int, params_hash: str) -> dict[str, Any]:
+    attributes = job.model_dump(mode="json", exclude_none=True)
+    filters = attributes.pop("filters", None)
+    if filters is not None:
+        attributes["filters_json"] = canonical_json(filters)
+    return {
+        **attributes,
+        "PK": keys.tenant_pk(job.tenant_id),
+        "SK": keys.job_sk(job.id),
+        "GSI1PK": keys.status_pk(job.tenant_id, job.status),
+        "GSI1SK": keys.job_sk(job.id),
+        "GSI2PK": keys.type_pk(job.tenant_id, job.job_type),
+        "GSI2SK": keys.job_sk(job.id),
+        "version": version,
+        "params_hash": params_hash,
+    }
+
+
+def stored_job(raw_item: dict[str, Any]) -> StoredJob:
+    item = deserialize(raw_item)
+    attributes = {name: value for name, value in item.items() if name not in _JOB_INTERNAL_ATTRIBUTES}
+    for name in ("filters", "manifest"):
+        if item.get(f"{name}_json") is not None:
+            attributes[name] = json.loads(item[f"{name}_json"])
+    return StoredJob(
+        job=Job.model_validate(_whole_numbers(attributes)),
+        version=int(item["version"]),
+        attempt=int(item.get("attempt", 0)),
+    )
+
+
+def idempotency_item(job: Job, *, params_hash: str) -> dict[str, Any]:
+    return {
+        "PK": keys.tenant_pk(job.tenant_id),
+        "SK": keys.idempotency_sk(job.idempotency_key or ""),
+        "job_id": job.id,
+        "params_hash": params_hash,
+        "created_at": job.model_dump(mode="json")["created_at"],
+    }
+
+
+def idempotency_record(raw_item: dict[str, Any]) -> IdempotencyRecord:
+    item = deserialize(raw_item)
+    return IdempotencyRecord(job_id=item["job_id"], params_hash=item["params_hash"])
+
+
+def reexport_item(record: Reexport, *, original_manifest: dict[str, Any] | None) -> dict[str, Any]:
+    attributes = dict(
+        reexport_attribute(name, value)
+        for name, value in record.model_dump(
+            mode="json", exclude_none=True, exclude={"version", "download_url", "download_expires_at"}
+        ).items()
+    )
+    if original_manifest is not None:
+        attributes["original_manifest_json"] = canonical_json(original_manifest)
+    return {
+        **attributes,
+        "PK": keys.tenant_pk(record.tenant_id),
+        "SK": keys.reexport_sk(record.id),
+        "GSI1PK": keys.reexport_status_pk(record.tenant_id, record.status),
+        "GSI1SK": keys.reexport_sk(record.id),
+        "GSI2PK": keys.reexports_of_pk(record.tenant_id, record.report_id),
+        "GSI2SK": keys.reexport_sk(record.id),
+        "version": record.version,
+    }
+
+
+def stored_reexport(raw_item: dict[str, Any]) -> StoredReexport:
+    item = deserialize(raw_item)
+    attributes: dict[str, Any] = {
+        name: value
+        for name, value in item.items()
+        if name not in keys.KEY_ATTRIBUTES and name != ANNOUNCEMENT_CLAIM and not name.endswith("_json")
+    }
+    for name in REEXPORT_JSON_FIELDS:
+        if f"{name}_json" in item:
+            attributes[name] = json.loads(item[f"{name}_json"])
+    manifest_json = item.get("original_manifest_json")
+    return StoredReexport(
+        record=Reexport.model_validate(_whole_numbers(attributes)),
+        original_manifest=json.loads(manifest_json) if manifest_json else None,
+    )
+
+
+def history_item(tenant_id: str, event: HistoryEvent) -> dict[str, Any]:
+    attributes = event.model_dump(mode="json")
+    details = attributes.pop("details")
+    return {
+        **attributes,
+        "details_json": canonical_json(details),
+        "PK": keys.tenant_pk(tenant_id),
+        "SK": keys.history_prefix(event.job_id) + event.id,
+    }
+
+
+def history_event(raw_item: dict[str, Any]) -> HistoryEvent:
+    item = deserialize(raw_item)
+    attributes = {name: value for name, value in item.items() if name not in ("PK", "SK", "details_json")}
+    attributes["details"] = json.loads(item.get("details_json") or "{}")
+    return HistoryEvent.model_validate(attributes)
+
+
+def _whole_numbers(attributes: dict[str, Any]) -> dict[str, Any]:
+    # Every number a job or re-export item holds at the top level is whole.
+    return {name: int(value) if isinstance(value, Decimal) else value for name, value in attributes.items()}

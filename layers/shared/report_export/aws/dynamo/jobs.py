@@ -1,0 +1,153 @@
+"""Jobs and their idempotency keys in the table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from report_export.aws.dynamo import keys
+from report_export.aws.dynamo.codecs import (
+    IdempotencyRecord,
+    StoredJob,
+    idempotency_item,
+    idempotency_record,
+    job_item,
+    serialize,
+    stored_job,
+)
+from report_export.aws.dynamo.table import StaleWrite, Table
+from report_export.aws.dynamo.updates import ConditionalUpdate, attempt_update, history_put, job_update, put_new
+from report_export.core.history import HistoryEvent
+from report_export.core.models import JobStatus, JobType
+from report_export.jobs.models import Job
+
+
+class IdempotencyKeyTaken(Exception):
+    def __init__(self, record: IdempotencyRecord) -> None:
+        super().__init__(f"idempotency key already used for job {record.job_id}")
+        self.record = record
+
+
+class JobRepository:
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    def ping(self) -> None:
+        """One cheap read that proves the table answers and the function may use it."""
+        self.table.get(serialize(keys.HEALTH_KEY))
+
+    def create(self, job: Job, *, params_hash: str, created: HistoryEvent) -> None:
+        """Write a new job and its history entry "created"; with an idempotency key, claim the key in
+        the same transaction.
+
+        Raises IdempotencyKeyTaken when the key is already claimed (by any job, finished or not).
+        """
+        items = self.new_job_items(job, params_hash=params_hash, created=created)
+        if job.idempotency_key is None:
+            self.table.client.transact_write_items(TransactItems=items)
+            return
+        key_put = put_new(self.table.name, idempotency_item(job, params_hash=params_hash))
+        try:
+            self.table.client.transact_write_items(TransactItems=[*items, key_put])
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            record = self.idempotency_record(job.tenant_id, job.idempotency_key)
+            if record is None:
+                raise  # cancelled for another reason (throttling, a conflicting transaction): let it surface
+            raise IdempotencyKeyTaken(record) from None
+
+    def new_job_items(self, job: Job, *, params_hash: str, created: HistoryEvent) -> list[dict[str, Any]]:
+        """The items that write a new job within another transaction (a re-export's)."""
+        return [
+            put_new(self.table.name, job_item(job, version=1, params_hash=params_hash)),
+            history_put(self.table.name, job.tenant_id, created),
+        ]
+
+    def idempotency_record(self, tenant_id: str, key: str) -> IdempotencyRecord | None:
+        item = self.table.get(
+            serialize({"PK": keys.tenant_pk(tenant_id), "SK": keys.idempotency_sk(key)}), consistent=True
+        )
+        return idempotency_record(item) if item else None
+
+    def get(self, tenant_id: str, job_id: str, *, consistent: bool = False) -> StoredJob | None:
+        item = self.table.get(keys.job_key(tenant_id, job_id), consistent=consistent)
+        return stored_job(item) if item else None
+
+    def apply(self, update: ConditionalUpdate) -> StoredJob:
+        """One conditional update of a job; the job as it is now (StaleWrite when the condition fails)."""
+        return stored_job(self.table.update(update))
+
+    def claim(self, tenant_id: str, job_id: str, *, now: str, lease_until: str) -> StoredJob | None:
+        """queued → running for a new attempt; also takes over a running job whose lease ran out
+        (its worker died). None when there is nothing to do: cancelled, finished or being worked on."""
+        try:
+            return self.apply(
+                job_update(
+                    tenant_id,
+                    job_id,
+                    {
+                        "status": JobStatus.RUNNING,
+                        "phase": "fetching",
+                        "progress_pct": 0,
+                        "rows_written": 0,
+                        "lease_expires_at": lease_until,
+                        "started_at": now,
+                        "updated_at": now,
+                    },
+                    condition="#status = :queued OR (#status = :running AND lease_expires_at < :now)",
+                    condition_names={"#status": "status"},
+                    condition_values={":queued": "queued", ":running": "running", ":now": now},
+                    increments=("attempt",),
+                )
+            )
+        except StaleWrite:
+            return None
+
+    def update_attempt(self, current: StoredJob, changes: dict[str, Any], *, remove: tuple[str, ...] = ()) -> StoredJob:
+        """Change a running job only while this attempt still owns it (StaleWrite otherwise)."""
+        return self.apply(attempt_update(current, changes, remove=remove))
+
+    def query(
+        self,
+        tenant_id: str,
+        *,
+        status: JobStatus | None,
+        job_type: JobType | None,
+        limit: int,
+        after_job_id: str | None,
+    ) -> tuple[list[StoredJob], bool]:
+        """Newest first. Returns up to `limit` jobs and whether more match after them.
+
+        With both filters the status index is read and the type filtered, so the loop keeps
+        reading until the page is full or the index is exhausted: a page is never short
+        while matches remain.
+        """
+        pk = keys.tenant_pk(tenant_id)
+        query: dict[str, Any] = {"ScanIndexForward": False}
+        start_key: dict[str, Any] | None = None
+        filter_values: dict[str, Any] = {}
+        if status is not None:
+            query["IndexName"] = keys.BY_STATUS_INDEX
+            query["KeyConditionExpression"] = "GSI1PK = :pk"
+            key_values: dict[str, Any] = {":pk": keys.status_pk(tenant_id, status)}
+            if after_job_id:
+                start_key = {"GSI1PK": key_values[":pk"], "GSI1SK": keys.job_sk(after_job_id)}
+            if job_type is not None:
+                query["FilterExpression"] = "job_type = :job_type"
+                filter_values = {":job_type": job_type.value}
+        elif job_type is not None:
+            query["IndexName"] = keys.BY_TYPE_INDEX
+            query["KeyConditionExpression"] = "GSI2PK = :pk"
+            key_values = {":pk": keys.type_pk(tenant_id, job_type)}
+            if after_job_id:
+                start_key = {"GSI2PK": key_values[":pk"], "GSI2SK": keys.job_sk(after_job_id)}
+        else:
+            query["KeyConditionExpression"] = "PK = :pk AND begins_with(SK, :job_prefix)"
+            key_values = {":pk": pk, ":job_prefix": "JOB#"}
+        if after_job_id:
+            start_key = {**(start_key or {}), "PK": pk, "SK": keys.job_sk(after_job_id)}
+        query["ExpressionAttributeValues"] = serialize({**key_values, **filter_values})
+        found, more = self.table.read_page(query, start_key, limit=limit, filtered=bool(filter_values))
+        return [stored_job(item) for item in found], more

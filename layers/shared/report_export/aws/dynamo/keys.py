@@ -1,0 +1,70 @@
+"""The table's keys: one table, items keyed by tenant so that every access pattern is a Query or a GetItem.
+
+  job             PK=TENANT#{tenant}  SK=JOB#{job_id}                 (UUIDv7 ids sort by creation time)
+  idempotency key PK=TENANT#{tenant}  SK=IDEMPOTENCY#{key}            (claimed in the job's transaction)
+  re-export       PK=TENANT#{tenant}  SK=REEXPORT#{reexport_id}       (UUIDv7)
+  history entry   PK=TENANT#{tenant}  SK=HISTORY#{job_id}#{entry_id}  (UUIDv7: a report's entries in time order)
+Indexes for the list filters, so a filtered page is read from an index instead of filtered away:
+  ByStatus  GSI1PK=TENANT#{tenant}#STATUS#{status}            GSI1SK=JOB#{job_id}
+            GSI1PK=TENANT#{tenant}#REEXPORT_STATUS#{status}   GSI1SK=REEXPORT#{reexport_id}
+  ByType    GSI2PK=TENANT#{tenant}#TYPE#{job_type}            GSI2SK=JOB#{job_id}
+            GSI2PK=TENANT#{tenant}#REEXPORTS_OF#{job_id}      GSI2SK=REEXPORT#{reexport_id}
+A tenant id never holds "#", so the prefixes cannot collide.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from report_export.core.models import JobStatus, JobType
+from report_export.reexports.models import ReexportStatus
+
+BY_STATUS_INDEX = "ByStatus"
+BY_TYPE_INDEX = "ByType"
+KEY_ATTRIBUTES = ("PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK")
+HEALTH_KEY = {"PK": "HEALTH", "SK": "HEALTH"}
+
+
+def tenant_pk(tenant_id: str) -> str:
+    return f"TENANT#{tenant_id}"
+
+
+def job_sk(job_id: str) -> str:
+    return f"JOB#{job_id}"
+
+
+def idempotency_sk(key: str) -> str:
+    return f"IDEMPOTENCY#{key}"
+
+
+def status_pk(tenant_id: str, status: JobStatus) -> str:
+    return f"TENANT#{tenant_id}#STATUS#{status.value}"
+
+
+def type_pk(tenant_id: str, job_type: JobType) -> str:
+    return f"TENANT#{tenant_id}#TYPE#{job_type.value}"
+
+
+def reexport_sk(reexport_id: str) -> str:
+    return f"REEXPORT#{reexport_id}"
+
+
+def reexport_status_pk(tenant_id: str, status: ReexportStatus) -> str:
+    return f"TENANT#{tenant_id}#REEXPORT_STATUS#{status.value}"
+
+
+def reexports_of_pk(tenant_id: str, report_id: str) -> str:
+    return f"TENANT#{tenant_id}#REEXPORTS_OF#{report_id}"
+
+
+def history_prefix(job_id: str) -> str:
+    return f"HISTORY#{job_id}#"
+
+
+def job_key(tenant_id: str, job_id: str) -> dict[str, Any]:
+    """The job item's key, typed as DynamoDB takes it."""
+    return {"PK": {"S": tenant_pk(tenant_id)}, "SK": {"S": job_sk(job_id)}}
+
+
+def reexport_key(tenant_id: str, reexport_id: str) -> dict[str, Any]:
+    return {"PK": {"S": tenant_pk(tenant_id)}, "SK": {"S": reexport_sk(reexport_id)}}

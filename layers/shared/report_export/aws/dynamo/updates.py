@@ -1,0 +1,259 @@
+"""Conditional writes, built once and sent either directly or as items of a TransactWriteItems request
+(by this package or by the state machine, which takes them DynamoDB-typed and ready to send).
+
+Every update bumps the item's version (optimistic locking); a status change moves the item between
+ByStatus partitions in the same write.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from report_export.aws.dynamo import keys
+from report_export.aws.dynamo.codecs import StoredJob, history_item, reexport_attribute, serialize
+from report_export.core.history import HistoryEvent
+from report_export.core.models import JobStatus
+from report_export.reexports.models import ReexportStatus
+
+ACTIVE_REEXPORT = "#status IN (:pending, :running)"
+_ACTIVE_REEXPORT_NAMES = {"#status": "status"}
+_ACTIVE_REEXPORT_VALUES = {":pending": ReexportStatus.PENDING.value, ":running": ReexportStatus.RUNNING.value}
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionalUpdate:
+    """One conditional UpdateItem, in the form DynamoDB takes it."""
+
+    key: dict[str, Any]
+    update_expression: str
+    condition_expression: str
+    names: dict[str, str]
+    values: dict[str, Any]
+
+    def as_request(self, table_name: str) -> dict[str, Any]:
+        return {
+            "TableName": table_name,
+            "Key": self.key,
+            "UpdateExpression": self.update_expression,
+            "ConditionExpression": self.condition_expression,
+            "ExpressionAttributeNames": self.names,
+            "ExpressionAttributeValues": self.values,
+        }
+
+    def as_transact_item(self, table_name: str) -> dict[str, Any]:
+        return {"Update": self.as_request(table_name)}
+
+
+def conditional_update(
+    key: dict[str, Any],
+    values: dict[str, Any],
+    *,
+    condition: str,
+    condition_names: dict[str, str],
+    condition_values: dict[str, Any],
+    remove: tuple[str, ...] = (),
+    increments: tuple[str, ...] = (),
+    bump_version: bool = True,
+) -> ConditionalUpdate:
+    names = {f"#a{index}": name for index, name in enumerate(values)}
+    placeholders: dict[str, Any] = {f":v{index}": value for index, value in enumerate(values.values())}
+    assignments = [f"#a{index} = :v{index}" for index in range(len(values))]
+    counters = (*increments, "version") if bump_version else increments
+    for index, name in enumerate(counters):
+        names[f"#i{index}"] = name
+        assignments.append(f"#i{index} = if_not_exists(#i{index}, :zero) + :one")
+    clauses = []
+    if assignments:
+        clauses.append("SET " + ", ".join(assignments))
+    if remove:
+        names.update({f"#r{index}": name for index, name in enumerate(remove)})
+        clauses.append("REMOVE " + ", ".join(f"#r{index}" for index in range(len(remove))))
+    counter_values = {":zero": 0, ":one": 1} if counters else {}
+    return ConditionalUpdate(
+        key=key,
+        update_expression=" ".join(clauses),
+        condition_expression=condition,
+        names={**names, **condition_names},
+        values=serialize({**placeholders, **counter_values, **condition_values}),
+    )
+
+
+def job_update(
+    tenant_id: str,
+    job_id: str,
+    changes: dict[str, Any],
+    *,
+    condition: str,
+    condition_names: dict[str, str],
+    condition_values: dict[str, Any],
+    remove: tuple[str, ...] = (),
+    increments: tuple[str, ...] = (),
+) -> ConditionalUpdate:
+    values: dict[str, Any] = dict(changes)
+    if "status" in values:
+        status = JobStatus(values["status"])
+        values["status"] = status.value
+        values["GSI1PK"] = keys.status_pk(tenant_id, status)
+    return conditional_update(
+        keys.job_key(tenant_id, job_id),
+        values,
+        condition=condition,
+        condition_names=condition_names,
+        condition_values=condition_values,
+        remove=remove,
+        increments=increments,
+    )
+
+
+def versioned_update(
+    current: StoredJob, *, expected_status: JobStatus, changes: dict[str, Any], remove: tuple[str, ...] = ()
+) -> ConditionalUpdate:
+    """Applies only while the job has the version and status it was read with."""
+    return job_update(
+        current.job.tenant_id,
+        current.job.id,
+        changes,
+        condition="#version = :expected_version AND #status = :expected_status",
+        condition_names={"#status": "status", "#version": "version"},
+        condition_values={":expected_version": current.version, ":expected_status": expected_status.value},
+        remove=remove,
+    )
+
+
+def attempt_update(current: StoredJob, changes: dict[str, Any], *, remove: tuple[str, ...] = ()) -> ConditionalUpdate:
+    """Applies only while the job is running under the attempt that read it."""
+    return job_update(
+        current.job.tenant_id,
+        current.job.id,
+        changes,
+        condition="#status = :running AND #attempt = :attempt",
+        condition_names={"#status": "status", "#attempt": "attempt"},
+        condition_values={":running": JobStatus.RUNNING.value, ":attempt": current.attempt},
+        remove=remove,
+    )
+
+
+def running_update(current: StoredJob, changes: dict[str, Any], *, remove: tuple[str, ...] = ()) -> ConditionalUpdate:
+    """Applies while the job runs, whichever attempt and version: every progress checkpoint bumps the
+    version, so a versioned write against a running job would keep losing."""
+    return job_update(
+        current.job.tenant_id,
+        current.job.id,
+        changes,
+        condition="#status = :running",
+        condition_names={"#status": "status"},
+        condition_values={":running": JobStatus.RUNNING.value},
+        remove=remove,
+    )
+
+
+def notified_update(key: dict[str, Any], now: str, *, while_status: str | None = None) -> ConditionalUpdate:
+    """notification_sent_at, on an item that exists (and, given while_status, only while it has that status)."""
+    if while_status is None:
+        return conditional_update(
+            key,
+            {"notification_sent_at": now},
+            condition="attribute_exists(PK)",
+            condition_names={},
+            condition_values={},
+        )
+    return conditional_update(
+        key,
+        {"notification_sent_at": now},
+        condition="#status = :announced",
+        condition_names={"#status": "status"},
+        condition_values={":announced": while_status},
+    )
+
+
+def reexport_update(
+    tenant_id: str,
+    reexport_id: str,
+    changes: dict[str, Any],
+    *,
+    condition: str,
+    condition_names: dict[str, str],
+    condition_values: dict[str, Any],
+    remove: tuple[str, ...] = (),
+    bump_version: bool = True,
+) -> ConditionalUpdate:
+    values = dict(reexport_attribute(name, value) for name, value in changes.items())
+    if "status" in values:
+        status = ReexportStatus(values["status"])
+        values["status"] = status.value
+        values["GSI1PK"] = keys.reexport_status_pk(tenant_id, status)
+    return conditional_update(
+        keys.reexport_key(tenant_id, reexport_id),
+        values,
+        condition=condition,
+        condition_names=condition_names,
+        condition_values=condition_values,
+        remove=remove,
+        bump_version=bump_version,
+    )
+
+
+def end_reexport_update(
+    tenant_id: str, reexport_id: str, changes: dict[str, Any], *, expected_version: int | None = None
+) -> ConditionalUpdate:
+    """Ends a re-export only while it is still pending or running (and, if given, at the version read)."""
+    condition, values = ACTIVE_REEXPORT, dict(_ACTIVE_REEXPORT_VALUES)
+    names = dict(_ACTIVE_REEXPORT_NAMES)
+    if expected_version is not None:
+        condition = f"#version = :expected_version AND {ACTIVE_REEXPORT}"
+        names["#version"] = "version"
+        values[":expected_version"] = expected_version
+    return reexport_update(
+        tenant_id, reexport_id, changes, condition=condition, condition_names=names, condition_values=values
+    )
+
+
+def claim_original_update(tenant_id: str, report_id: str, reexport_id: str) -> ConditionalUpdate:
+    """Marks the original report as being re-exported: the one write that makes concurrent requests
+    for the same report give one re-export. Fails unless the report succeeded and has none active."""
+    return job_update(
+        tenant_id,
+        report_id,
+        {"active_reexport_id": reexport_id},
+        condition="#status = :succeeded AND attribute_not_exists(#active)",
+        condition_names={"#status": "status", "#active": "active_reexport_id"},
+        condition_values={":succeeded": JobStatus.SUCCEEDED.value},
+    )
+
+
+def release_original_update(tenant_id: str, report_id: str, reexport_id: str) -> ConditionalUpdate:
+    """The original report may be re-exported again: its active re-export (this one) has ended."""
+    return job_update(
+        tenant_id,
+        report_id,
+        {},
+        condition="attribute_exists(PK) AND (attribute_not_exists(#active) OR #active = :reexport)",
+        condition_names={"#active": "active_reexport_id"},
+        condition_values={":reexport": reexport_id},
+        remove=("active_reexport_id",),
+    )
+
+
+def job_status_check(table_name: str, current: StoredJob) -> dict[str, Any]:
+    """A transaction item that changes nothing and holds only while the job keeps the status it was read in."""
+    return {
+        "ConditionCheck": {
+            "TableName": table_name,
+            "Key": keys.job_key(current.job.tenant_id, current.job.id),
+            "ConditionExpression": "#status = :read",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": serialize({":read": current.job.status.value}),
+        }
+    }
+
+
+def put_new(table_name: str, item: dict[str, Any]) -> dict[str, Any]:
+    """A transaction item that writes a new item, refused if one with its key exists."""
+    return {
+        "Put": {"TableName": table_name, "Item": serialize(item), "ConditionExpression": "attribute_not_exists(PK)"}
+    }
+
+
+def history_put(table_name: str, tenant_id: str, event: HistoryEvent) -> dict[str, Any]:
+    return put_new(table_name, history_item(tenant_id, event))

@@ -1,0 +1,141 @@
+"""The hand-over to the store-and-notify state machine: an outcome, planned by the one module that
+ends jobs, with the announcements that go with it, as the machine's typed execution input."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from report_export.aws.dynamo.codecs import StoredJob
+from report_export.aws.s3 import StoredObject
+from report_export.aws.stepfunctions import (
+    ExecutionInput,
+    ResultStateMachine,
+    Rollback,
+    announcement,
+    execution_input,
+    request_token,
+)
+from report_export.aws.stepfunctions import StoredObject as ObjectToDelete
+from report_export.core.models import FileReference, format_timestamp, now_utc
+from report_export.core.observability import logger, metrics
+from report_export.core.settings import Settings
+from report_export.generation import notices
+from report_export.generation.manifest import manifest
+from report_export.generation.reports import definition_for
+from report_export.jobs.ending import Failed, Guard, JobEnding, Succeeded
+from report_export.jobs.links import DownloadGrant, DownloadTokens
+
+STORE_FAILED = Failed("STORE_FAILED", "The report was generated but could not be stored")
+
+
+@dataclass(frozen=True, slots=True)
+class ReportFile:
+    stored: StoredObject
+    file_name: str
+    mime_type: str
+    row_count: int
+    watermark: str | None
+
+    def reference(self) -> FileReference:
+        return FileReference(
+            key=self.stored.key,
+            file_name=self.file_name,
+            mime_type=self.mime_type,
+            size_bytes=self.stored.size_bytes,
+            sha256=self.stored.sha256,
+            row_count=self.row_count,
+        )
+
+
+class HandOver:
+    def __init__(
+        self, settings: Settings, ending: JobEnding, state_machine: ResultStateMachine, tokens: DownloadTokens
+    ) -> None:
+        self._settings = settings
+        self._ending = ending
+        self._state_machine = state_machine
+        self._tokens = tokens
+
+    def succeeded(self, claimed: StoredJob, report: ReportFile) -> None:
+        self._start(self.success_input(claimed, report))
+
+    def failed(self, claimed: StoredJob, failure: Failed) -> None:
+        self._start(self.failure_input(claimed, failure))
+        metrics.add_metric(name="JobsFailed", unit="Count", value=1)
+        logger.warning("Job failed", extra={"error_code": failure.code, "error_message": failure.message})
+
+    def success_input(self, claimed: StoredJob, report: ReportFile) -> ExecutionInput:
+        job = claimed.job
+        definition = definition_for(job.job_type)
+        now = now_utc()
+        expires_at = now + timedelta(days=self._settings.retention_days)
+        file = report.reference()
+        outcome = Succeeded(file, manifest(job, definition, file, watermark=report.watermark), expires_at)
+        store = self._ending.plan(claimed, outcome, guard=Guard.ATTEMPT)
+        link_expires_at = now + timedelta(seconds=self._settings.link_ttl_seconds)
+        event, notification = notices.succeeded(
+            job,
+            definition,
+            file,
+            expires_at=expires_at,
+            link=self._download_link(job.tenant_id, job.id, min(expires_at, link_expires_at)),
+            link_expires_at=link_expires_at,
+            record=store.record,
+        )
+        rollback = self._ending.plan(claimed, STORE_FAILED, guard=Guard.ATTEMPT)
+        rollback_event, rollback_notification = notices.failed(
+            job, definition, STORE_FAILED.code, STORE_FAILED.message, record=rollback.record
+        )
+        table, moment = self._settings.table_name, format_timestamp(now)
+        return execution_input(
+            job,
+            claimed.attempt,
+            outcome="succeeded",
+            store_items=store.items,
+            announced=announcement(table, job, store.record, event=event, notification=notification, now=moment),
+            stored_object=ObjectToDelete(bucket=report.stored.bucket, key=report.stored.key),
+            rollback=Rollback(
+                items=rollback.items,
+                token=request_token(job, claimed.attempt, "rollback"),
+                announcement=announcement(
+                    table,
+                    job,
+                    rollback.record,
+                    event=rollback_event,
+                    notification=rollback_notification,
+                    now=moment,
+                    rolled_back=True,
+                ),
+            ),
+        )
+
+    def failure_input(self, claimed: StoredJob, failure: Failed) -> ExecutionInput:
+        job = claimed.job
+        ending = self._ending.plan(claimed, failure, guard=Guard.ATTEMPT)
+        event, notification = notices.failed(
+            job, definition_for(job.job_type), failure.code, failure.message, record=ending.record
+        )
+        return execution_input(
+            job,
+            claimed.attempt,
+            outcome="failed",
+            store_items=ending.items,
+            announced=announcement(
+                self._settings.table_name,
+                job,
+                ending.record,
+                event=event,
+                notification=notification,
+                now=format_timestamp(now_utc()),
+            ),
+        )
+
+    def _start(self, execution: ExecutionInput) -> None:
+        self._state_machine.start(execution)
+        logger.info("Generation finished", extra={"outcome": execution.outcome})
+
+    def _download_link(self, tenant_id: str, job_id: str, expires_at: datetime) -> str:
+        token = self._tokens.issue(DownloadGrant(tenant_id=tenant_id, job_id=job_id, expires_at=expires_at))
+        base = self._settings.public_api_url.rstrip("/")
+        return f"{base}/api/v1/reports/jobs/{job_id}/file?token={token}"

@@ -1,0 +1,95 @@
+"""What a finished job says to subscribers: the EventBridge event and the notification e-mail.
+A job that regenerates a report says it with the re-export's lineage."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from report_export.aws.stepfunctions import EventEntry, Notification
+from report_export.core.models import FileReference, JobStatus, format_timestamp
+from report_export.generation.reports import ReportDefinition
+from report_export.jobs.models import Job
+from report_export.reexports.lineage import lineage_summary, lineage_text
+from report_export.reexports.models import Reexport
+
+
+def succeeded(
+    job: Job,
+    definition: ReportDefinition,
+    file: FileReference,
+    *,
+    expires_at: datetime,
+    link: str,
+    link_expires_at: datetime,
+    record: Reexport | None,
+) -> tuple[EventEntry, Notification]:
+    period = _period_text(job)
+    detail = {
+        "tenant_id": job.tenant_id,
+        "job_id": job.id,
+        "job_type": job.job_type.value,
+        "status": JobStatus.SUCCEEDED.value,
+        "requested_by": job.requested_by,
+        "file_name": file.file_name,
+        "size_bytes": file.size_bytes,
+        "sha256": file.sha256,
+        "row_count": file.row_count,
+        "expires_at": format_timestamp(expires_at),
+    }
+    message = (
+        f"Your report is ready.\n\n"
+        f"Report: {definition.title}{period}\n"
+        f"File: {file.file_name} ({file.row_count} rows, {file.size_bytes} bytes)\n"
+        f"SHA-256: {file.sha256}\n"
+        f"Download: {link}\n\n"
+        f"The link works until {format_timestamp(min(expires_at, link_expires_at))}; "
+        f"the file is kept until {format_timestamp(expires_at)}.\n"
+        f"Job id: {job.id}\n"
+    )
+    subject = f"{'Report re-exported' if record else 'Report ready'}: {definition.title}{period}"
+    return _with_lineage(job, JobStatus.SUCCEEDED, "Report Job Succeeded", detail, subject, message, record)
+
+
+def failed(
+    job: Job, definition: ReportDefinition, code: str, message: str, *, record: Reexport | None
+) -> tuple[EventEntry, Notification]:
+    period = _period_text(job)
+    detail = {
+        "tenant_id": job.tenant_id,
+        "job_id": job.id,
+        "job_type": job.job_type.value,
+        "status": JobStatus.FAILED.value,
+        "requested_by": job.requested_by,
+        "error_code": code,
+        "error_message": message,
+    }
+    text = f"Your report could not be produced.\n\nReport: {definition.title}{period}\nReason: {code}: {message}\n"
+    subject = f"{'Re-export failed' if record else 'Report failed'}: {definition.title}{period}"
+    return _with_lineage(
+        job, JobStatus.FAILED, "Report Job Failed", detail, subject, f"{text}Job id: {job.id}\n", record
+    )
+
+
+def _with_lineage(
+    job: Job,
+    status: JobStatus,
+    detail_type: str,
+    detail: dict,
+    subject: str,
+    message: str,
+    record: Reexport | None,
+) -> tuple[EventEntry, Notification]:
+    if record is not None:
+        detail = {**detail, "reexport": lineage_summary(record)}
+        message = f"{message}\n{lineage_text(record)}"
+    attributes = {"tenant_id": job.tenant_id, "status": status.value, "job_type": job.job_type.value}
+    return (
+        EventEntry(detail_type=detail_type, detail=detail),
+        Notification(subject=subject, message=message, attributes=attributes),
+    )
+
+
+def _period_text(job: Job) -> str:
+    if job.start_date and job.end_date:
+        return f" {job.start_date.isoformat()} to {job.end_date.isoformat()}"
+    return ""

@@ -1,0 +1,314 @@
+"""One way to end a job: every terminal transition — succeeded, failed, cancelled — from any caller
+(the generator and its state machine, the cancel route, an internal service's result, the repair of
+a record left active, the sweeper) is planned here.
+
+An outcome becomes one set of DynamoDB transaction items: the job's conditional update and, when the
+job regenerates a report, the re-export record's ending, the original's release and the history
+event. The items are applied here (a cancel, a fallback, a repair) or handed to the state machine
+as its store step. So a re-export ends only in the transaction that ends its job, and a reader
+never sees a re-export in a state its job has left.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from typing import Any, Protocol
+
+from report_export.aws.dynamo.codecs import StoredJob, StoredReexport
+from report_export.aws.dynamo.reexports import ReexportRepository
+from report_export.aws.dynamo.table import StaleWrite, Table
+from report_export.aws.dynamo.updates import (
+    attempt_update,
+    end_reexport_update,
+    history_put,
+    job_status_check,
+    release_original_update,
+    running_update,
+    versioned_update,
+)
+from report_export.core.history import SERVICE_ACTOR, HistoryEvent, HistoryEventType, new_event
+from report_export.core.models import FileReference, JobStatus, canonical_json, format_timestamp, now_utc
+from report_export.core.observability import logger, metrics
+from report_export.jobs.models import Job
+from report_export.reexports.lineage import changed_inputs, success_changes
+from report_export.reexports.models import ComparisonSummary, Reexport, ReexportStatus
+
+# A refused transaction that ends a job with its re-export is planned again and retried a few times:
+# a conflicting write to the record (a DELETE noting cancel_requested) is no reason to leave it active.
+_END_ATTEMPTS = 4
+_END_BACKOFF_SECONDS = 0.05
+_LATE = "the re-export was completed late; rows were not compared"
+_BY_INTERNAL_SERVICE = "the file was stored by an internal service; rows were not compared"
+
+
+@dataclass(frozen=True, slots=True)
+class Succeeded:
+    file: FileReference
+    manifest: dict[str, Any] | None
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Cancelled:
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class Superseded:
+    """An internal service stored the re-export's result: the job regenerating it is cancelled."""
+
+    file: FileReference
+    by: str
+
+
+Outcome = Succeeded | Failed | Cancelled | Superseded
+
+
+class Guard(Enum):
+    """What must still hold of the job for the ending to apply."""
+
+    ATTEMPT = "attempt"  # running under the attempt that read it (the generator, its state machine)
+    VERSION = "version"  # the version and status read (a queued job cancelled)
+    RUNNING = "running"  # running, whichever attempt (an internal service supersedes it)
+    ENDED = "ended"  # already ended in the status read: only its re-export ends (repair)
+
+
+@dataclass(frozen=True, slots=True)
+class Ending:
+    items: list[dict[str, Any]]
+    # The re-export as this ending leaves it; None when the job regenerates no report (or its record ended).
+    record: Reexport | None = None
+
+
+class RowComparer(Protocol):
+    def compare(self, record: Reexport, job: Job, new_file: FileReference) -> ComparisonSummary: ...
+
+
+class JobEnding:
+    def __init__(self, table: Table, reexports: ReexportRepository, *, comparer: RowComparer | None = None) -> None:
+        self._table = table
+        self._reexports = reexports
+        # Only the generator compares rows (it holds the new file); other callers say why rows were not compared.
+        self._comparer = comparer
+
+    def plan(
+        self,
+        current: StoredJob,
+        outcome: Outcome,
+        *,
+        guard: Guard,
+        reexport: StoredReexport | None = None,
+        at_version: bool = False,
+        actor: str | None = None,
+        context: dict[str, Any] | None = None,
+    ) -> Ending:
+        """The items that end the job as `outcome` says, under `guard`. `reexport` is the job's record when
+        the caller has read it (else it is read here); `at_version` holds the record to that version."""
+        now = format_timestamp(now_utc())
+        items = [self._job_item(current, outcome, guard, now)]
+        if reexport is None:
+            reexport = self._active_reexport(current.job)
+        if reexport is None or not reexport.record.status.is_active:
+            return Ending(items)
+        record = reexport.record
+        changes = self._record_changes(reexport, current.job, outcome, guard, now)
+        final = Reexport.model_validate({**record.model_dump(), **changes})
+        event = _ended_event(final, actor or _actor_of(outcome, record), context or {})
+        update = end_reexport_update(
+            record.tenant_id, record.id, changes, expected_version=reexport.version if at_version else None
+        )
+        items += [
+            update.as_transact_item(self._table.name),
+            release_original_update(record.tenant_id, record.report_id, record.id).as_transact_item(self._table.name),
+            history_put(self._table.name, record.tenant_id, event),
+        ]
+        return Ending(items, final)
+
+    def apply(self, ending: Ending, *, token: str | None = None) -> None:
+        """All of the ending or none of it (StaleWrite when any of its conditions failed)."""
+        self._table.transact(ending.items, token=token)
+
+    def end(
+        self,
+        current: StoredJob,
+        outcome: Outcome,
+        *,
+        guard: Guard,
+        actor: str | None = None,
+        context: dict[str, Any] | None = None,
+    ) -> Ending | None:
+        """Plan and apply; None when the job no longer allows it (another writer ended or took it)."""
+        for attempt in range(_END_ATTEMPTS):
+            ending = self.plan(current, outcome, guard=guard, actor=actor, context=context)
+            try:
+                self.apply(ending)
+            except StaleWrite:
+                if ending.record is None:
+                    return None  # the job's own condition is all there was
+                time.sleep(random.uniform(0, _END_BACKOFF_SECONDS * 2**attempt))
+                continue
+            if ending.record is not None:
+                logger.info("Re-export ended with its job", extra={"reexport_id": ending.record.id})
+            return ending
+        logger.warning("The job and its re-export could not be ended together", extra={"job_id": current.job.id})
+        return None
+
+    def started(self, claimed: StoredJob) -> None:
+        """A claimed job that regenerates a report: its re-export goes pending → running. Informational:
+        a failure here stops nothing."""
+        job = claimed.job
+        if not job.reexport_id:
+            return
+        try:
+            self._reexports.mark_running(job.tenant_id, job.reexport_id, now=format_timestamp(now_utc()))
+        except Exception:
+            logger.warning("Could not mark the re-export running", exc_info=True)
+
+    def cancel_requested(self, job: Job) -> None:
+        """A running job asked to stop: its re-export says cancel_requested too; the generator ends both."""
+        if job.reexport_id:
+            self._reexports.note_cancel_requested(job.tenant_id, job.reexport_id, now=format_timestamp(now_utc()))
+
+    def _job_item(self, current: StoredJob, outcome: Outcome, guard: Guard, now: str) -> dict[str, Any]:
+        if guard is Guard.ENDED:
+            return job_status_check(self._table.name, current)
+        changes = job_changes(outcome, now)
+        remove = ("lease_expires_at",)
+        if guard is Guard.ATTEMPT:
+            update = attempt_update(current, changes, remove=remove)
+        elif guard is Guard.RUNNING:
+            update = running_update(current, changes, remove=remove)
+        else:
+            update = versioned_update(current, expected_status=current.job.status, changes=changes, remove=remove)
+        return update.as_transact_item(self._table.name)
+
+    def _active_reexport(self, job: Job) -> StoredReexport | None:
+        if not job.reexport_id:
+            return None
+        return self._reexports.get(job.tenant_id, job.reexport_id, consistent=True)
+
+    def _record_changes(
+        self, reexport: StoredReexport, job: Job, outcome: Outcome, guard: Guard, now: str
+    ) -> dict[str, Any]:
+        record = reexport.record
+        if isinstance(outcome, Failed):
+            return {
+                "status": ReexportStatus.FAILED,
+                "error_code": outcome.code,
+                "error_message": outcome.message,
+                "completed_at": now,
+                "updated_at": now,
+            }
+        if isinstance(outcome, Cancelled):
+            return {"status": ReexportStatus.CANCELLED, "completed_at": now, "updated_at": now}
+        changes = success_changes(record, outcome.file, now)
+        matches = changes["matches_original"]
+        if not matches:
+            changes["comparison"] = self._comparison(record, job, outcome, guard)
+        if isinstance(outcome, Succeeded):
+            inputs = changed_inputs(reexport.original_manifest, outcome.manifest)
+            if inputs is not None:
+                changes["changed_inputs"] = inputs
+        metrics.add_metric(name="ReexportsMatchingOriginal" if matches else "ReexportsDiffering", unit="Count", value=1)
+        return changes
+
+    def _comparison(self, record: Reexport, job: Job, outcome: Succeeded | Superseded, guard: Guard):
+        if isinstance(outcome, Superseded):
+            return ComparisonSummary(compared=False, reason=_BY_INTERNAL_SERVICE)
+        if guard is Guard.ENDED or self._comparer is None:
+            return ComparisonSummary(compared=False, reason=_LATE)
+        return self._comparer.compare(record, job, outcome.file)
+
+
+def job_changes(outcome: Outcome, now: str) -> dict[str, Any]:
+    """What the job item says once it has ended so."""
+    if isinstance(outcome, Succeeded):
+        file = outcome.file
+        return {
+            "status": JobStatus.SUCCEEDED,
+            "phase": None,
+            "progress_pct": 100,
+            "rows_written": file.row_count,
+            "row_count": file.row_count,
+            "file_path": file.key,
+            "file_name": file.file_name,
+            "mime_type": file.mime_type,
+            "size_bytes": file.size_bytes,
+            "sha256": file.sha256,
+            "expires_at": format_timestamp(outcome.expires_at),
+            "manifest_json": canonical_json(outcome.manifest),
+            "updated_at": now,
+        }
+    if isinstance(outcome, Failed):
+        return {
+            "status": JobStatus.FAILED,
+            "phase": None,
+            "error_code": outcome.code,
+            "error_message": outcome.message,
+            "updated_at": now,
+        }
+    return {"status": JobStatus.CANCELLED, "phase": None, "updated_at": now}
+
+
+def outcome_of(job: Job) -> Outcome:
+    """How a job that has already ended ended, as an outcome (what a record left active ends as)."""
+    if job.status is JobStatus.CANCELLED:
+        return Cancelled(by=SERVICE_ACTOR)
+    file = file_of(job)
+    if job.status is JobStatus.SUCCEEDED and file is not None and job.expires_at is not None:
+        return Succeeded(file, job.manifest, job.expires_at)
+    return Failed(job.error_code or "INTERNAL", job.error_message or "The re-export's job ended without it")
+
+
+def ending_status(outcome: Outcome) -> ReexportStatus:
+    """How a re-export ends when its job ends so."""
+    if isinstance(outcome, Failed):
+        return ReexportStatus.FAILED
+    if isinstance(outcome, Cancelled):
+        return ReexportStatus.CANCELLED
+    return ReexportStatus.SUCCEEDED
+
+
+def file_of(job: Job) -> FileReference | None:
+    if not job.file_path or job.sha256 is None or job.size_bytes is None:
+        return None
+    return FileReference(
+        key=job.file_path,
+        file_name=job.file_name,
+        mime_type=job.mime_type,
+        size_bytes=job.size_bytes,
+        sha256=job.sha256,
+        row_count=job.row_count,
+    )
+
+
+def _actor_of(outcome: Outcome, record: Reexport) -> str:
+    return outcome.by if isinstance(outcome, Cancelled | Superseded) else record.requested_by
+
+
+def _ended_event(final: Reexport, actor: str, context: dict[str, Any]) -> HistoryEvent:
+    """The history entry on the original report: one shape for every way a re-export ends."""
+    details: dict[str, Any] = {"reexport_id": final.id, "job_id": final.job_id}
+    if final.status is ReexportStatus.CANCELLED:
+        return new_event(
+            final.report_id, HistoryEventType.REEXPORT_CANCELLED, actor=actor, details={**details, **context}
+        )
+    details.update(
+        outcome=final.status.value,
+        matches_original=final.matches_original,
+        sha256=final.new_file.sha256 if final.new_file else None,
+        requested_by=final.requested_by,
+        reason=final.reason,
+        error_code=final.error_code,
+    )
+    return new_event(final.report_id, HistoryEventType.REEXPORT_COMPLETED, actor=actor, details={**details, **context})

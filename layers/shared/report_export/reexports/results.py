@@ -1,0 +1,204 @@
+"""The internal-service side of re-exports (PUT): store a result file an internal service produced,
+and announce a finished re-export, each at the version the caller read (optimistic locking)."""
+
+from __future__ import annotations
+
+import posixpath
+from datetime import timedelta
+from functools import cache
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from uuid6 import uuid7
+
+from report_export.aws import clients
+from report_export.aws.announcements import AnnouncementRefused, Publisher
+from report_export.aws.dynamo.codecs import StoredReexport
+from report_export.aws.dynamo.table import StaleWrite
+from report_export.aws.s3 import is_missing_object
+from report_export.core.auth import Principal
+from report_export.core.errors import (
+    ConcurrentUpdate,
+    InvalidTransition,
+    ServiceUnavailable,
+    ValidationFailed,
+    VersionConflict,
+)
+from report_export.core.models import FileReference, JobStatus, format_timestamp, now_utc
+from report_export.core.observability import logger, metrics
+from report_export.core.settings import Settings, get_settings
+from report_export.jobs.ending import Guard, JobEnding, Superseded
+from report_export.reexports.lineage import REEXPORT_COMPLETED_DETAIL_TYPE, lineage_summary, lineage_text
+from report_export.reexports.models import ReexportStatus, StoreFileReference, UpdateReexportRequest
+from report_export.reexports.records import Records, check_version
+from report_export.reexports.requests import build_records
+
+# A claim to announce older than this was abandoned (its request died): another request may take it over.
+_ANNOUNCEMENT_CLAIM_SECONDS = 300
+# How an internal service's result ends the job regenerating the report, by the job's status.
+_SUPERSEDING_GUARDS = {JobStatus.QUEUED: Guard.VERSION, JobStatus.RUNNING: Guard.RUNNING}
+
+
+class ReexportResults:
+    def __init__(self, settings: Settings, records: Records, ending: JobEnding, s3: Any, publisher: Publisher) -> None:
+        self._settings = settings
+        self._records = records
+        self._ending = ending
+        self._s3 = s3
+        self._publisher = publisher
+
+    def update_reexport(
+        self, principal: Principal, reexport_id: str, request: UpdateReexportRequest, *, expected_version: int
+    ) -> StoredReexport:
+        """PUT: store a result file, announce the completion, or both, at the version the caller read."""
+        stored: StoredReexport | None = None
+        if request.new_file is not None:
+            stored = self.store_reexport_result(
+                principal, reexport_id, request.new_file, expected_version=expected_version
+            )
+            expected_version = stored.version
+        if request.notification_sent:
+            stored = self.notify_reexport_complete(principal, reexport_id, expected_version=expected_version)
+        if stored is None:  # the request model already requires one of the two
+            raise ValidationFailed("give new_file, notification_sent or both")
+        return stored
+
+    def store_reexport_result(
+        self, principal: Principal, reexport_id: str, file_ref: StoreFileReference, *, expected_version: int
+    ) -> StoredReexport:
+        """Record a result file an internal service produced: pending/running → succeeded, the original
+        released, the regenerating job cancelled (superseded), in one transaction."""
+        stored = self._records.load_versioned(principal, reexport_id, expected_version)
+        record = stored.record
+        if not record.status.is_active:
+            raise InvalidTransition(f"A re-export that is {record.status.value} cannot take a result")
+        head = self._head_tenant_object(principal.tenant_id, file_ref)
+        job = self._records.jobs.get(record.tenant_id, record.job_id, consistent=True)
+        if job is None:
+            raise ConcurrentUpdate("The re-export's job is being set up; try again")
+        new_file = FileReference(
+            key=file_ref.key,
+            file_name=posixpath.basename(file_ref.key),
+            mime_type=head.get("ContentType"),
+            size_bytes=file_ref.size_bytes,
+            sha256=file_ref.sha256,
+            row_count=file_ref.row_count,
+        )
+        ending = self._ending.plan(
+            job,
+            Superseded(new_file, by=principal.subject),
+            guard=_SUPERSEDING_GUARDS.get(job.job.status, Guard.ENDED),
+            reexport=stored,
+            at_version=True,
+            context={"via": "internal_service"},
+        )
+        try:
+            self._ending.apply(ending)
+        except StaleWrite:
+            self._explain_failed_write(principal, reexport_id, expected_version)
+        logger.info("Re-export result stored by an internal service", extra={"reexport_id": record.id})
+        metrics.add_metric(name="ReexportResultsStored", unit="Count", value=1)
+        return self._records.load(principal, reexport_id, consistent=True)
+
+    def notify_reexport_complete(
+        self, principal: Principal, reexport_id: str, *, expected_version: int
+    ) -> StoredReexport:
+        """Announce a finished re-export (EventBridge, SNS) with its lineage, then record that it was sent."""
+        stored = self._records.load_versioned(principal, reexport_id, expected_version)
+        record = stored.record
+        if record.status not in (ReexportStatus.SUCCEEDED, ReexportStatus.FAILED):
+            raise InvalidTransition(f"Only a finished re-export can be announced; this one is {record.status.value}")
+        if record.notification_sent_at is not None:
+            raise InvalidTransition(
+                f"The re-export's completion was already announced at {format_timestamp(record.notification_sent_at)}"
+            )
+        # Claim first, announce, then record: two requests at the same version cannot both announce.
+        moment = now_utc()
+        marker = f"{format_timestamp(moment)}#{uuid7()}"
+        reexports = self._records.reexports
+        try:
+            reexports.claim_announcement(
+                record.tenant_id,
+                record.id,
+                expected_version=stored.version,
+                marker=marker,
+                stale_before=format_timestamp(moment - timedelta(seconds=_ANNOUNCEMENT_CLAIM_SECONDS)),
+            )
+        except StaleWrite:
+            self._explain_failed_claim(principal, reexport_id, expected_version)
+        try:
+            self._announce(stored)
+        except (ClientError, BotoCoreError, AnnouncementRefused):
+            logger.exception("Announcing the re-export's completion failed", extra={"reexport_id": record.id})
+            reexports.release_announcement(record.tenant_id, record.id, marker=marker)
+            raise ServiceUnavailable(
+                "The re-export's completion could not be announced right now; try again with the same version"
+            ) from None
+        try:
+            updated = reexports.mark_announced(
+                record.tenant_id,
+                record.id,
+                expected_version=stored.version,
+                marker=marker,
+                now=format_timestamp(now_utc()),
+            )
+        except StaleWrite:
+            raise VersionConflict("The re-export changed while its completion was announced; read it again") from None
+        logger.info("Re-export completion announced", extra={"reexport_id": record.id})
+        return updated
+
+    def _announce(self, stored: StoredReexport) -> None:
+        record = stored.record
+        outcome = "completed" if record.status is ReexportStatus.SUCCEEDED else "failed"
+        self._publisher.publish(
+            detail_type=REEXPORT_COMPLETED_DETAIL_TYPE,
+            detail=lineage_summary(record),
+            subject=f"Report re-export {outcome}",
+            message=f"A report re-export has {outcome}.\n\n{lineage_text(record)}",
+            attributes={
+                "tenant_id": record.tenant_id,
+                "status": record.status.value,
+                "job_type": str(record.original_parameters.get("job_type", "")) or "unknown",
+            },
+        )
+        metrics.add_metric(name="ReexportsAnnounced", unit="Count", value=1)
+
+    def _explain_failed_write(self, principal: Principal, reexport_id: str, expected_version: int) -> None:
+        current = self._records.load(principal, reexport_id, consistent=True)
+        check_version(current, expected_version)
+        if not current.record.status.is_active:
+            raise InvalidTransition(f"A re-export that is {current.record.status.value} cannot take a result")
+        raise ConcurrentUpdate("The re-export's job changed while the result was stored; try again")
+
+    def _explain_failed_claim(self, principal: Principal, reexport_id: str, expected_version: int) -> None:
+        current = self._records.load(principal, reexport_id, consistent=True)
+        check_version(current, expected_version)
+        if current.record.notification_sent_at is not None:
+            raise InvalidTransition("The re-export's completion was already announced")
+        raise ConcurrentUpdate("Another request is announcing the re-export's completion; read it again shortly")
+
+    def _head_tenant_object(self, tenant_id: str, file_ref: StoreFileReference) -> dict[str, Any]:
+        prefix = f"tenants/{tenant_id}/"
+        if not file_ref.key.startswith(prefix) or any(part in ("", ".", "..") for part in file_ref.key.split("/")):
+            raise ValidationFailed(f"new_file.key must name an object under {prefix}")
+        try:
+            head = self._s3.head_object(Bucket=self._settings.reports_bucket, Key=file_ref.key)
+        except ClientError as error:
+            if is_missing_object(error):
+                raise ValidationFailed("new_file.key names no stored object") from None
+            raise
+        if head["ContentLength"] != file_ref.size_bytes:
+            raise ValidationFailed(
+                f"new_file.size_bytes does not match the stored object ({head['ContentLength']} bytes)"
+            )
+        return head
+
+
+@cache
+def reexport_results() -> ReexportResults:
+    settings = get_settings()
+    records, ending = build_records()
+    publisher = Publisher(
+        clients.events(), clients.sns(), event_bus_name=settings.event_bus_name, topic_arn=settings.report_topic_arn
+    )
+    return ReexportResults(settings, records, ending, clients.s3(), publisher)
