@@ -5,7 +5,7 @@ peak RSS (ru_maxrss, a high-water mark for the whole process) belongs to that ca
 
 The pipeline cases run report_export.generation.encode_pages, the loop Generator._produce runs,
 with the FEED_INTAKE_EXPORT definition, make_encoder, GzipCompressor and MultipartUpload, on
-pages decoded with orjson and parsed by report_export.sources._parse_page as the upstream
+pages decoded with orjson and parsed by report_export.sources.parse_page as the upstream
 client does. Only the HTTP fetch and the job store around it are left out.
 
 Cases, each at every --rows size:
@@ -61,7 +61,7 @@ from report_export.aws.s3 import MultipartUpload  # noqa: E402
 from report_export.core.models import ExportFormat, JobType  # noqa: E402
 from report_export.generation.generator import encode_pages  # noqa: E402
 from report_export.generation.reports import definition_for  # noqa: E402
-from report_export.generation.sources import PAGE_SIZE, _parse_page  # noqa: E402
+from report_export.generation.sources import PAGE_SIZE, parse_page  # noqa: E402
 from report_export.generation.writers import GzipCompressor, file_extension, make_encoder, mime_type  # noqa: E402
 
 DEFINITION = definition_for(JobType.FEED_INTAKE_EXPORT)
@@ -227,7 +227,7 @@ def _pipeline(pages: Iterator[bytes], rows: int, fmt: ExportFormat, *, gzip: boo
     with upload:
         written, _ = encode_pages(
             DEFINITION,
-            (_parse_page(orjson.loads(page)) for page in pages),
+            (parse_page(orjson.loads(page)) for page in pages),
             make_encoder(fmt, DEFINITION.column_names),
             upload.write,
             lambda _rows, _total: None,

@@ -38,6 +38,7 @@ class UpstreamKnobs:
     bad_record_at: int | None = None
     out_of_order_at: int | None = None
     delay_sec: float = 0.0  # before each page: a slow upstream, to watch progress or cancel mid-run
+    raw_page: dict[str, Any] | None = None  # served as every page instead of the data: a malformed or hostile answer
 
     def updated(self, changes: dict[str, Any]) -> UpstreamKnobs:
         """A copy with the given knobs set (as sent to PUT /_knobs); unknown names are refused."""
@@ -117,6 +118,8 @@ class SampleUpstream:
             return 404, {}, b'{"message": "no such endpoint"}'
         if knobs.delay_sec:
             time.sleep(knobs.delay_sec)
+        if knobs.raw_page is not None:
+            return 200, {}, json.dumps(knobs.raw_page).encode()
         records = _records(definition, query, knobs)
         offset = int(query.get("cursor", "0") or 0)
         limit = min(int(query.get("limit", "100")), knobs.page_size_cap)

@@ -164,9 +164,9 @@ def test_a_service_without_a_configured_url_is_unavailable(upstream):
         list(client_for(upstream).pages(definition_for(JobType.WEIGHVISION_EXPORT), a_job()))
 
 
-def test_a_page_that_is_not_a_page_is_bad_data(upstream, monkeypatch):
+def test_a_page_that_is_not_a_page_is_bad_data(upstream):
     client = client_for(upstream)
-    monkeypatch.setattr(client, "_get_json", lambda *a, **k: {"records": []})
+    upstream.knobs.raw_page = {"records": []}
 
     with pytest.raises(UpstreamBadData) as raised:
         list(client.pages(definition_for(JobType.FEED_INTAKE_EXPORT), a_job()))
@@ -174,9 +174,9 @@ def test_a_page_that_is_not_a_page_is_bad_data(upstream, monkeypatch):
     assert raised.value.code == "UPSTREAM_BAD_DATA"
 
 
-def test_a_cursor_that_repeats_is_bad_data_not_an_endless_loop(upstream, monkeypatch):
+def test_a_cursor_that_repeats_is_bad_data_not_an_endless_loop(upstream):
     client = client_for(upstream)
-    monkeypatch.setattr(client, "_get_json", lambda *a, **k: {"items": [], "nextCursor": "same"})
+    upstream.knobs.raw_page = {"items": [], "nextCursor": "same"}
 
     with pytest.raises(UpstreamBadData, match="already returned"):
         list(client.pages(definition_for(JobType.FEED_INTAKE_EXPORT), a_job()))

@@ -91,7 +91,7 @@ class UpstreamClient:
         seen_cursors: set[str] = set()
         while True:
             page_query = {**query, "cursor": cursor} if cursor else query
-            page = _parse_page(self._get_json(url, page_query, tenant_id=job.tenant_id))
+            page = parse_page(self._get_json(url, page_query, tenant_id=job.tenant_id))
             yield page
             if page.next_cursor is None:
                 return
@@ -145,7 +145,7 @@ class UpstreamClient:
         raise UpstreamUnavailable(f"{failure}; gave up after {attempt} attempts and {waited:.1f} s of waiting")
 
 
-def _parse_page(body: Any) -> Page:
+def parse_page(body: Any) -> Page:
     if not isinstance(body, dict) or not isinstance(body.get("items"), list):
         raise UpstreamBadData("an upstream page has no items list")
     next_cursor = body.get("nextCursor")
