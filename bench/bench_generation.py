@@ -3,13 +3,13 @@
 Prints figures, asserts nothing about time. Every case runs in a fresh subprocess so that
 peak RSS (ru_maxrss, a high-water mark for the whole process) belongs to that case alone.
 
-The pipeline cases run report_export.generation.encode_pages, the loop Generator._produce runs,
+The pipeline cases run report_export.generation.generator.encode_pages, the loop the generator runs,
 with the FEED_INTAKE_EXPORT definition, make_encoder, GzipCompressor and MultipartUpload, on
-pages decoded with orjson and parsed by report_export.sources.parse_page as the upstream
+pages decoded with orjson and parsed by report_export.generation.sources.parse_page as the upstream
 client does. Only the HTTP fetch and the job store around it are left out.
 
 Cases, each at every --rows size:
-  floor            orjson decode -> csv.writer with tuples -> sha256, in memory (DESIGN's floor)
+  floor            orjson decode -> csv.writer with tuples -> sha256, in memory (the compute floor)
   csv|ndjson|csv.gz -> s3   the pipeline into moto's S3, in process (throughput); at the first
                    size only unless --s3-every-size: its memory figure is moto's, not ours
   csv|ndjson|csv.gz -> discard   the pipeline into a client that drops each part on arrival:

@@ -6,12 +6,12 @@ import pytest
 from conftest import valid_job_request
 
 JOBS = "/api/v1/reports/jobs"
-SEED_COLUMNS = {
+CONTRACT_COLUMNS = {
     "id", "tenant_id", "requested_by", "job_type", "format", "farm_id", "barn_id", "batch_id", "start_date",
     "end_date", "filters", "status", "progress_pct", "file_path", "file_name", "mime_type", "size_bytes", "sha256",
     "expires_at", "error_code", "error_message", "idempotency_key", "created_at", "updated_at",
 }  # fmt: skip
-DESIGN_ADDITIONS = {
+SERVICE_ADDITIONS = {
     "compression", "row_count", "cancel_requested", "phase", "rows_written", "started_at", "notification_sent_at",
     "manifest", "reexport_id", "reexport_of", "active_reexport_id",
 }  # fmt: skip
@@ -22,7 +22,7 @@ def test_create_answers_201_with_the_whole_queued_job_and_wakes_the_generator(ap
 
     assert response.status == 201
     job = response.json
-    assert set(job) == SEED_COLUMNS | DESIGN_ADDITIONS
+    assert set(job) == CONTRACT_COLUMNS | SERVICE_ADDITIONS
     assert uuid.UUID(job["id"]).version == 7
     assert response.headers["location"] == f"{JOBS}/{job['id']}"
     assert job | {"id": None, "created_at": None, "updated_at": None} == {

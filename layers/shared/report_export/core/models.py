@@ -31,7 +31,7 @@ class Compression(StrEnum):
 
 class ExportFormat(StrEnum):
     CSV = "csv"
-    JSON = "json"  # NDJSON output, as in the seed contract
+    JSON = "json"  # NDJSON output (one JSON object a line); the API contract calls it json
 
 
 class JobStatus(StrEnum):

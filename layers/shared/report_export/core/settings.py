@@ -13,14 +13,14 @@ class Settings(BaseModel):
 
     table_name: str = Field(alias="TABLE_NAME", min_length=3)
     generate_queue_url: str = Field(alias="GENERATE_QUEUE_URL", min_length=1)
-    # SSM parameter (SecureString) holding the key that signs pagination cursors.
+    # SSM parameter (SecureString) holding the key that signs pagination cursors and download links.
     signing_secret_parameter: str = Field(alias="SIGNING_SECRET_PARAMETER", min_length=1)
     tenant_claim: str = Field("tenant_id", alias="TENANT_CLAIM", min_length=1)
     roles_claim: str = Field("roles", alias="ROLES_CLAIM", min_length=1)
     max_period_days: int = Field(366, alias="MAX_PERIOD_DAYS", ge=1, le=3660)
 
     reports_bucket: str = Field("", alias="REPORTS_BUCKET")
-    # Presigned URLs are minted on every request and kept short (REPORT_DOWNLOAD_TTL_SEC, as in the seed).
+    # Presigned URLs are minted on every request and kept short (REPORT_DOWNLOAD_TTL_SEC).
     download_ttl_seconds: int = Field(900, alias="REPORT_DOWNLOAD_TTL_SEC", ge=60, le=43200)
     # The signed file?token= link in e-mails outlives presigned URLs; it still ends.
     link_ttl_seconds: int = Field(7 * 86400, alias="REPORT_LINK_TTL_SEC", ge=300, le=90 * 86400)

@@ -25,11 +25,7 @@ def succeeded(
 ) -> tuple[EventEntry, Notification]:
     period = _period_text(job)
     detail = {
-        "tenant_id": job.tenant_id,
-        "job_id": job.id,
-        "job_type": job.job_type.value,
-        "status": JobStatus.SUCCEEDED.value,
-        "requested_by": job.requested_by,
+        **_about(job, JobStatus.SUCCEEDED),
         "file_name": file.file_name,
         "size_bytes": file.size_bytes,
         "sha256": file.sha256,
@@ -55,11 +51,7 @@ def failed(
 ) -> tuple[EventEntry, Notification]:
     period = _period_text(job)
     detail = {
-        "tenant_id": job.tenant_id,
-        "job_id": job.id,
-        "job_type": job.job_type.value,
-        "status": JobStatus.FAILED.value,
-        "requested_by": job.requested_by,
+        **_about(job, JobStatus.FAILED),
         "error_code": code,
         "error_message": message,
     }
@@ -87,6 +79,16 @@ def _with_lineage(
         EventEntry(detail_type=detail_type, detail=detail),
         Notification(subject=subject, message=message, attributes=attributes),
     )
+
+
+def _about(job: Job, status: JobStatus) -> dict[str, str]:
+    return {
+        "tenant_id": job.tenant_id,
+        "job_id": job.id,
+        "job_type": job.job_type.value,
+        "status": status.value,
+        "requested_by": job.requested_by,
+    }
 
 
 def _period_text(job: Job) -> str:

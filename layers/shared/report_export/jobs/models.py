@@ -80,7 +80,8 @@ class CreateJobRequest(BaseModel):
 
 
 class Job(BaseModel):
-    """A report job as the API returns it: the seed's report_jobs columns plus what this design adds."""
+    """A report job as the API returns it: the report_jobs columns of the API
+    contract plus lineage, progress and manifest fields."""
 
     id: str = Field(examples=["019a8f0e-3a51-7c2e-9d41-4a0b5c6d7e8f"])
     tenant_id: str

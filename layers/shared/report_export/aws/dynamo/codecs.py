@@ -91,17 +91,14 @@ def job_item(job: Job, *, version: int, params_hash: str) -> dict[str, Any]:
     filters = attributes.pop("filters", None)
     if filters is not None:
         attributes["filters_json"] = canonical_json(filters)
-    return {
-        **attributes,
-        "PK": keys.tenant_pk(job.tenant_id),
-        "SK": keys.job_sk(job.id),
-        "GSI1PK": keys.status_pk(job.tenant_id, job.status),
-        "GSI1SK": keys.job_sk(job.id),
-        "GSI2PK": keys.type_pk(job.tenant_id, job.job_type),
-        "GSI2SK": keys.job_sk(job.id),
-        "version": version,
-        "params_hash": params_hash,
-    }
+    sk = keys.job_sk(job.id)
+    indexed = _indexed(
+        job.tenant_id,
+        sk,
+        by_status=keys.status_pk(job.tenant_id, job.status),
+        by_type=keys.type_pk(job.tenant_id, job.job_type),
+    )
+    return {**attributes, **indexed, "version": version, "params_hash": params_hash}
 
 
 def stored_job(raw_item: dict[str, Any]) -> StoredJob:
@@ -141,16 +138,13 @@ def reexport_item(record: Reexport, *, original_manifest: dict[str, Any] | None)
     )
     if original_manifest is not None:
         attributes["original_manifest_json"] = canonical_json(original_manifest)
-    return {
-        **attributes,
-        "PK": keys.tenant_pk(record.tenant_id),
-        "SK": keys.reexport_sk(record.id),
-        "GSI1PK": keys.reexport_status_pk(record.tenant_id, record.status),
-        "GSI1SK": keys.reexport_sk(record.id),
-        "GSI2PK": keys.reexports_of_pk(record.tenant_id, record.report_id),
-        "GSI2SK": keys.reexport_sk(record.id),
-        "version": record.version,
-    }
+    indexed = _indexed(
+        record.tenant_id,
+        keys.reexport_sk(record.id),
+        by_status=keys.reexport_status_pk(record.tenant_id, record.status),
+        by_type=keys.reexports_of_pk(record.tenant_id, record.report_id),
+    )
+    return {**attributes, **indexed, "version": record.version}
 
 
 def stored_reexport(raw_item: dict[str, Any]) -> StoredReexport:
@@ -186,6 +180,18 @@ def history_event(raw_item: dict[str, Any]) -> HistoryEvent:
     attributes = {name: value for name, value in item.items() if name not in ("PK", "SK", "details_json")}
     attributes["details"] = json.loads(item.get("details_json") or "{}")
     return HistoryEvent.model_validate(attributes)
+
+
+def _indexed(tenant_id: str, sk: str, *, by_status: str, by_type: str) -> dict[str, str]:
+    """The item's key and its two index keys: the sort key is the same in the table and both indexes."""
+    return {
+        "PK": keys.tenant_pk(tenant_id),
+        "SK": sk,
+        "GSI1PK": by_status,
+        "GSI1SK": sk,
+        "GSI2PK": by_type,
+        "GSI2SK": sk,
+    }
 
 
 def _whole_numbers(attributes: dict[str, Any]) -> dict[str, Any]:

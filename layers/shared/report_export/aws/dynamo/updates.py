@@ -7,6 +7,7 @@ ByStatus partitions in the same write.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,11 +91,7 @@ def job_update(
     remove: tuple[str, ...] = (),
     increments: tuple[str, ...] = (),
 ) -> ConditionalUpdate:
-    values: dict[str, Any] = dict(changes)
-    if "status" in values:
-        status = JobStatus(values["status"])
-        values["status"] = status.value
-        values["GSI1PK"] = keys.status_pk(tenant_id, status)
+    values = _with_status_index(dict(changes), lambda status: keys.status_pk(tenant_id, JobStatus(status)))
     return conditional_update(
         keys.job_key(tenant_id, job_id),
         values,
@@ -178,11 +175,10 @@ def reexport_update(
     remove: tuple[str, ...] = (),
     bump_version: bool = True,
 ) -> ConditionalUpdate:
-    values = dict(reexport_attribute(name, value) for name, value in changes.items())
-    if "status" in values:
-        status = ReexportStatus(values["status"])
-        values["status"] = status.value
-        values["GSI1PK"] = keys.reexport_status_pk(tenant_id, status)
+    values = _with_status_index(
+        dict(reexport_attribute(name, value) for name, value in changes.items()),
+        lambda status: keys.reexport_status_pk(tenant_id, ReexportStatus(status)),
+    )
     return conditional_update(
         keys.reexport_key(tenant_id, reexport_id),
         values,
@@ -246,6 +242,14 @@ def job_status_check(table_name: str, current: StoredJob) -> dict[str, Any]:
             "ExpressionAttributeValues": serialize({":read": current.job.status.value}),
         }
     }
+
+
+def _with_status_index(values: dict[str, Any], status_pk: Callable[[str], str]) -> dict[str, Any]:
+    """A status change also moves the item to its new ByStatus partition, in the same write."""
+    if "status" in values:
+        values["status"] = str(values["status"])
+        values["GSI1PK"] = status_pk(values["status"])
+    return values
 
 
 def put_new(table_name: str, item: dict[str, Any]) -> dict[str, Any]:
