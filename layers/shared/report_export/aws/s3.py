@@ -277,13 +277,27 @@ def delete_object(s3_client: Any, *, bucket: str, key: str) -> None:
 
 
 def object_exists(s3_client: Any, *, bucket: str, key: str) -> bool:
+    return object_head(s3_client, bucket=bucket, key=key) is not None
+
+
+def object_head(s3_client: Any, *, bucket: str, key: str) -> dict[str, Any] | None:
+    """The object's metadata (ContentLength, ContentType …), or None when there is no such object."""
     try:
-        s3_client.head_object(Bucket=bucket, Key=key)
+        return s3_client.head_object(Bucket=bucket, Key=key)
     except ClientError as error:
         if is_missing_object(error):
-            return False
+            return None
         raise
-    return True
+
+
+def open_object(s3_client: Any, *, bucket: str, key: str) -> Any | None:
+    """The object's body as a stream (close it when done), or None when there is no such object."""
+    try:
+        return s3_client.get_object(Bucket=bucket, Key=key)["Body"]
+    except ClientError as error:
+        if is_missing_object(error):
+            return None
+        raise
 
 
 def is_missing_object(error: ClientError) -> bool:

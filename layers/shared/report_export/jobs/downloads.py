@@ -8,13 +8,12 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
 from report_export.aws import clients
 from report_export.aws.dynamo.history import HistoryRepository
 from report_export.aws.dynamo.table import Table
-from report_export.aws.s3 import is_missing_object, presigned_download_url
+from report_export.aws.s3 import object_head, presigned_download_url
 from report_export.core.auth import Principal
 from report_export.core.errors import ReportExpired, ReportFileGone, ReportNotReady
 from report_export.core.history import HistoryEventType, new_event
@@ -81,12 +80,8 @@ class DownloadService:
 
     def _presign_key(self, key: str, file_name: str) -> Presigned:
         now = now_utc()
-        try:
-            self._s3.head_object(Bucket=self._settings.reports_bucket, Key=key)
-        except ClientError as error:
-            if is_missing_object(error):
-                raise ReportFileGone("The report file no longer exists; re-export the report") from None
-            raise
+        if object_head(self._s3, bucket=self._settings.reports_bucket, key=key) is None:
+            raise ReportFileGone("The report file no longer exists; re-export the report")
         ttl = self._settings.download_ttl_seconds
         url = presigned_download_url(
             self._s3, bucket=self._settings.reports_bucket, key=key, file_name=file_name, ttl_seconds=ttl

@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 import orjson
 from botocore.exceptions import ClientError
 
-from report_export.aws.s3 import is_missing_object
+from report_export.aws.s3 import open_object
 from report_export.core.models import ExportFormat, FileReference
 from report_export.core.observability import logger
 from report_export.generation.reports import ColumnKind, ReportDefinition, definition_for
@@ -285,14 +285,16 @@ class StoredFileComparer:
         if original is None:
             return ComparisonSummary(compared=False, reason="the original has no file reference")
         try:
-            original_body = self._s3.get_object(Bucket=self._bucket, Key=original.key)["Body"]
-        except ClientError as error:
-            if is_missing_object(error):
-                return ComparisonSummary(compared=False, reason="the original file no longer exists")
+            original_body = open_object(self._s3, bucket=self._bucket, key=original.key)
+        except ClientError:
             logger.exception("Reading the original file for the comparison failed")
             return ComparisonSummary(compared=False, reason="the files could not be read for comparison")
+        if original_body is None:
+            return ComparisonSummary(compared=False, reason="the original file no longer exists")
         try:
-            new_body = self._s3.get_object(Bucket=self._bucket, Key=new_file.key)["Body"]
+            new_body = open_object(self._s3, bucket=self._bucket, key=new_file.key)
+            if new_body is None:
+                raise FileNotFoundError(new_file.key)  # just written: reported below like any unreadable file
             try:
                 return compare_reports(
                     ReportStream(

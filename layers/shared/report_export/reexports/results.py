@@ -15,7 +15,7 @@ from report_export.aws import clients
 from report_export.aws.announcements import AnnouncementRefused, Publisher
 from report_export.aws.dynamo.codecs import StoredReexport
 from report_export.aws.dynamo.table import StaleWrite
-from report_export.aws.s3 import is_missing_object
+from report_export.aws.s3 import object_head
 from report_export.core.auth import Principal
 from report_export.core.errors import (
     ConcurrentUpdate,
@@ -181,12 +181,9 @@ class ReexportResults:
         prefix = f"tenants/{tenant_id}/"
         if not file_ref.key.startswith(prefix) or any(part in ("", ".", "..") for part in file_ref.key.split("/")):
             raise ValidationFailed(f"new_file.key must name an object under {prefix}")
-        try:
-            head = self._s3.head_object(Bucket=self._settings.reports_bucket, Key=file_ref.key)
-        except ClientError as error:
-            if is_missing_object(error):
-                raise ValidationFailed("new_file.key names no stored object") from None
-            raise
+        head = object_head(self._s3, bucket=self._settings.reports_bucket, key=file_ref.key)
+        if head is None:
+            raise ValidationFailed("new_file.key names no stored object")
         if head["ContentLength"] != file_ref.size_bytes:
             raise ValidationFailed(
                 f"new_file.size_bytes does not match the stored object ({head['ContentLength']} bytes)"
