@@ -58,11 +58,11 @@ os.environ.update(
 )
 
 from report_export.aws.s3 import MultipartUpload  # noqa: E402
-from report_export.core.models import ExportFormat, JobType  # noqa: E402
+from report_export.core.models.common import ExportFormat, JobType  # noqa: E402
 from report_export.generation.generator import encode_pages  # noqa: E402
-from report_export.generation.reports import definition_for  # noqa: E402
 from report_export.generation.sources import PAGE_SIZE, parse_page  # noqa: E402
 from report_export.generation.writers import GzipCompressor, file_extension, make_encoder, mime_type  # noqa: E402
+from report_export.reports import definition_for  # noqa: E402
 
 DEFINITION = definition_for(JobType.FEED_INTAKE_EXPORT)
 PAGE_ROWS = PAGE_SIZE

@@ -257,7 +257,7 @@ class LocalStack:
             f"Tokens (RS256, iss {settings.issuer}, aud {settings.audiences[0]}, valid 12 h;",
             "        others: ./dev token --tenant TENANT --role ROLE):",
         ]
-        from report_export.core.models import Role
+        from report_export.core.models.common import Role
 
         for tenant in DEMO_TENANTS:
             for role in Role:

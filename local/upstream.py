@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from report_export.generation.reports import REPORT_DEFINITIONS, ColumnKind, ReportDefinition
+from report_export.reports import REPORT_DEFINITIONS, ColumnKind, ReportDefinition
 
 KNOBS_PATH = "/_knobs"
 _BY_PATH = {definition.path: definition for definition in REPORT_DEFINITIONS.values()}

@@ -47,8 +47,10 @@ from moto import mock_aws  # noqa: E402
 from moto.core.botocore_stubber import BotocoreStubber  # noqa: E402
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend  # noqa: E402
 
-from report_export.aws import clients  # noqa: E402
-from report_export.core import signing  # noqa: E402
+from report_export.aws import (
+    clients,  # noqa: E402
+    secrets,  # noqa: E402
+)
 from report_export.core.settings import get_settings  # noqa: E402
 from report_export.generation import generator as generation  # noqa: E402
 from report_export.jobs.downloads import download_service  # noqa: E402
@@ -72,7 +74,7 @@ StepFunctionsParserBackend._validate_definition = staticmethod(
 def _forget_cold_start_state() -> None:
     get_settings.cache_clear()
     clients.reset()
-    signing.reset()
+    secrets.reset()
     job_service.cache_clear()
     download_service.cache_clear()
     reexport_requests.cache_clear()

@@ -14,7 +14,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pytest
 import requests
 
-from report_export.core.models import canonical_json, format_timestamp, now_utc
+from report_export.aws.secrets import secret_source
+from report_export.core.models.common import canonical_json, format_timestamp, now_utc
 from report_export.core.settings import get_settings
 from report_export.core.signing import Signer, b64url_decode, b64url_encode
 from report_export.jobs.downloads import download_service
@@ -57,7 +58,7 @@ def ready_job(api, aws, upstream):
 
 
 def tokens():
-    return DownloadTokens(Signer(os.environ["SIGNING_SECRET_PARAMETER"], purpose=DOWNLOAD_TOKEN_PURPOSE))
+    return DownloadTokens(Signer(secret_source(os.environ["SIGNING_SECRET_PARAMETER"]), purpose=DOWNLOAD_TOKEN_PURPOSE))
 
 
 def mint(job_id, *, tenant="tenant-a", expires_in=timedelta(hours=1)):
@@ -304,7 +305,7 @@ def tampered_tokens(job_id, other_job_id):
     longer = canonical_json({**decoded, "exp": decoded["exp"] + 365 * 86400}).encode()
     other_job = canonical_json({**decoded, "job": other_job_id}).encode()
     flipped = signature[:-1] + ("A" if signature[-1] != "A" else "B")
-    cursor_key = Signer(os.environ["SIGNING_SECRET_PARAMETER"], purpose="list-cursor")
+    cursor_key = Signer(secret_source(os.environ["SIGNING_SECRET_PARAMETER"]), purpose="list-cursor")
     return {
         "longer_expiry": f"{b64url_encode(longer)}.{signature}",
         "other_job": f"{b64url_encode(other_job)}.{signature}",

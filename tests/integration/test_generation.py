@@ -14,9 +14,9 @@ import pytest
 
 from report_export.aws import clients
 from report_export.aws.dynamo.codecs import stored_job
-from report_export.core.models import JobStatus, JobType
+from report_export.core.models.common import JobStatus, JobType
 from report_export.generation.generator import upstream_client
-from report_export.generation.reports import REPORT_DEFINITIONS, definition_for
+from report_export.reports import REPORT_DEFINITIONS, definition_for
 
 from conftest import LambdaContextStub, take_over_before_the_store, valid_job_request
 from support.worker import deliver_once

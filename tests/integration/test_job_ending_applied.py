@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from report_export.core.history import SERVICE_ACTOR
-from report_export.core.models import FileReference, JobStatus
+from report_export.core.models.common import FileReference, JobStatus
 from report_export.jobs.ending import Cancelled, Failed, Guard, JobEnding, Succeeded
 
 from support.reexports import JOBS, REEXPORTS, history, put_succeeded_report

@@ -3,7 +3,7 @@ import pytest
 from report_export.aws import clients
 from report_export.aws.dynamo.table import StaleWrite
 from report_export.aws.dynamo.updates import versioned_update
-from report_export.core.models import JobStatus
+from report_export.core.models.common import JobStatus
 
 from support.tables import job_repository
 

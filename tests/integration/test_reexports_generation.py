@@ -11,9 +11,9 @@ import json
 import requests
 
 from report_export.aws import clients
-from report_export.core.models import JobType
+from report_export.core.models.common import JobType
 from report_export.generation.generator import upstream_client
-from report_export.generation.reports import definition_for
+from report_export.reports import definition_for
 
 from conftest import take_over_before_the_store, valid_job_request
 from support.reexports import (

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from report_export.core import signing
+from report_export.aws import secrets
 from report_export.core.auth import Principal
-from report_export.core.models import JobStatus, JobType, now_utc
-from report_export.jobs.models import Job
+from report_export.core.models.common import JobStatus, JobType, now_utc
+from report_export.core.models.jobs import Job
 from report_export.jobs.service import job_service
 from report_export.reexports import requests as reexport_requests_module
 from report_export.reexports.requests import reexport_requests
@@ -94,7 +94,7 @@ def ready_sample_job(aws):
     aws.ssm.put_parameter(
         Name=os.environ["SIGNING_SECRET_PARAMETER"], Type="SecureString", Value=SAMPLE_SIGNING_SECRET, Overwrite=True
     )
-    signing.reset()
+    secrets.reset()
     file_name = "kpi_feeding_export.csv"
     key = f"tenants/{SAMPLE_TENANT}/jobs/{SAMPLE_READY_JOB_ID}/1/{file_name}"
     aws.s3.put_object(Bucket=aws.bucket, Key=key, Body=SAMPLE_REPORT, ContentType="text/csv")

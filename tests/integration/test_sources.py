@@ -4,8 +4,8 @@ from datetime import date
 
 import pytest
 
-from report_export.core.models import JobStatus, JobType, now_utc
-from report_export.generation.reports import definition_for
+from report_export.core.models.common import JobStatus, JobType, now_utc
+from report_export.core.models.jobs import Job
 from report_export.generation.sources import (
     RetryPolicy,
     UpstreamBadData,
@@ -13,7 +13,7 @@ from report_export.generation.sources import (
     UpstreamRejected,
     UpstreamUnavailable,
 )
-from report_export.jobs.models import Job
+from report_export.reports import definition_for
 
 from support.upstream import SampleUpstream
 

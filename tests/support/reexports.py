@@ -12,8 +12,8 @@ from boto3.dynamodb.types import TypeDeserializer
 from uuid6 import uuid7
 
 from report_export.core.history import HistoryEventType, new_event
-from report_export.core.models import JobStatus, JobType, now_utc
-from report_export.jobs.models import Job
+from report_export.core.models.common import JobStatus, JobType, now_utc
+from report_export.core.models.jobs import Job
 
 from conftest import LambdaContextStub
 from support.tables import job_repository

@@ -2,7 +2,7 @@ import pytest
 
 from report_export.core.auth import authorize, parse_roles, principal_from_claims
 from report_export.core.errors import Forbidden, Unauthorized
-from report_export.core.models import READER_ROLES, WRITER_ROLES
+from report_export.core.models.common import READER_ROLES, WRITER_ROLES
 
 
 @pytest.mark.parametrize(

@@ -12,10 +12,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from report_export.core.models import ExportFormat, JobType
-from report_export.generation.reports import definition_for
+from report_export.core.models.common import ExportFormat, JobType
 from report_export.generation.writers import GzipCompressor, make_encoder
 from report_export.reexports.comparison import ReportStream, compare_reports
+from report_export.reports import definition_for
 
 DEFINITION = definition_for(JobType.FEED_INTAKE_EXPORT)  # sorted by (recorded_at, id)
 

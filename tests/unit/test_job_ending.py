@@ -12,7 +12,9 @@ from report_export.aws.dynamo.codecs import StoredJob, StoredReexport
 from report_export.aws.dynamo.reexports import ReexportRepository
 from report_export.aws.dynamo.table import Table
 from report_export.core.history import SERVICE_ACTOR
-from report_export.core.models import FileReference, JobStatus, JobType
+from report_export.core.models.common import FileReference, JobStatus, JobType
+from report_export.core.models.jobs import Job
+from report_export.core.models.reexports import ComparisonSummary, Reexport, ReexportStatus
 from report_export.jobs.ending import (
     Cancelled,
     Failed,
@@ -23,8 +25,6 @@ from report_export.jobs.ending import (
     ending_status,
     outcome_of,
 )
-from report_export.jobs.models import Job
-from report_export.reexports.models import ComparisonSummary, Reexport, ReexportStatus
 
 TABLE = "jobs"
 MOMENT = datetime(2025, 2, 1, 10, 0, tzinfo=UTC)

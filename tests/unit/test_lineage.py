@@ -5,9 +5,15 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from report_export.core.models import FileReference
+from report_export.core.models.common import FileReference
+from report_export.core.models.reexports import (
+    ChangedInputs,
+    ComparisonSummary,
+    Reexport,
+    ReexportOverrides,
+    ReexportStatus,
+)
 from report_export.reexports.lineage import lineage_summary, lineage_text
-from report_export.reexports.models import ChangedInputs, ComparisonSummary, Reexport, ReexportOverrides, ReexportStatus
 
 MOMENT = datetime(2025, 3, 10, 8, 0, tzinfo=UTC)
 

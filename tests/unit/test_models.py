@@ -3,8 +3,8 @@ from datetime import UTC, date, datetime
 import pytest
 from pydantic import ValidationError
 
-from report_export.core.models import format_timestamp
-from report_export.jobs.models import CreateJobRequest
+from report_export.core.models.common import format_timestamp
+from report_export.core.models.jobs import CreateJobRequest
 
 
 def request(**fields):

@@ -1,5 +1,6 @@
 import pytest
 
+from report_export.aws.secrets import secret_source
 from report_export.core.errors import InvalidCursor
 from report_export.core.paging import CursorCodec, query_fingerprint
 from report_export.core.signing import Signer, b64url_decode, b64url_encode
@@ -9,7 +10,7 @@ JOB_ID = "019a8f0e-3a51-7c2e-9d41-4a0b5c6d7e8f"
 
 @pytest.fixture
 def codec(aws):
-    return CursorCodec(Signer("/report-export/signing-secret", purpose="list-cursor"))
+    return CursorCodec(Signer(secret_source("/report-export/signing-secret"), purpose="list-cursor"))
 
 
 def test_a_cursor_round_trips_for_the_same_query(codec):
@@ -38,8 +39,8 @@ def test_an_edited_cursor_is_refused(codec):
 
 def test_a_cursor_signed_for_another_purpose_is_refused(aws):
     fingerprint = query_fingerprint(tenant="t1", status=None, job_type=None)
-    other = CursorCodec(Signer("/report-export/signing-secret", purpose="download-token"))
-    codec = CursorCodec(Signer("/report-export/signing-secret", purpose="list-cursor"))
+    other = CursorCodec(Signer(secret_source("/report-export/signing-secret"), purpose="download-token"))
+    codec = CursorCodec(Signer(secret_source("/report-export/signing-secret"), purpose="list-cursor"))
 
     with pytest.raises(InvalidCursor):
         codec.decode(other.encode(after=JOB_ID, fingerprint=fingerprint), fingerprint=fingerprint)

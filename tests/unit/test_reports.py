@@ -5,17 +5,10 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from report_export.core.models import JobStatus, JobType
+from report_export.core.models.common import JobStatus, JobType
+from report_export.core.models.jobs import Job
 from report_export.core.settings import Settings
-from report_export.generation.reports import (
-    REPORT_DEFINITIONS,
-    BadRecord,
-    Column,
-    ColumnKind,
-    ReportDefinition,
-    definition_for,
-)
-from report_export.jobs.models import Job
+from report_export.reports import REPORT_DEFINITIONS, BadRecord, Column, ColumnKind, ReportDefinition, definition_for
 
 K = ColumnKind
 # The upstream services the settings can configure (a service URL per name).

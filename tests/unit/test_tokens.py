@@ -5,11 +5,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from report_export.aws.secrets import secret_source
 from report_export.core.errors import Forbidden, Unauthorized
 from report_export.core.paging import CursorCodec
 from report_export.core.signing import Signer, b64url_decode, b64url_encode
-from report_export.generation.generator import DOWNLOAD_TOKEN_PURPOSE
-from report_export.jobs.links import DownloadGrant, DownloadTokens, LinkExpired
+from report_export.jobs.links import DOWNLOAD_TOKEN_PURPOSE, DownloadGrant, DownloadTokens, LinkExpired
 
 SECRET_PARAMETER = "/report-export/signing-secret"
 TENANT = "tenant-a"
@@ -21,7 +21,7 @@ LATER = NOW + timedelta(days=7)
 
 @pytest.fixture
 def tokens(aws):
-    return DownloadTokens(Signer(SECRET_PARAMETER, purpose=DOWNLOAD_TOKEN_PURPOSE))
+    return DownloadTokens(Signer(secret_source(SECRET_PARAMETER), purpose=DOWNLOAD_TOKEN_PURPOSE))
 
 
 def issue(tokens, *, tenant=TENANT, job_id=JOB_ID, expires_at=LATER):
@@ -135,7 +135,7 @@ def test_garbage_is_unauthorized_never_another_error(tokens, garbage):
 def test_a_value_signed_for_another_purpose_is_refused(tokens, aws):
     genuine = issue(tokens)
     payload = b64url_decode(genuine.split(".")[0])
-    cursor_signer = Signer(SECRET_PARAMETER, purpose="list-cursor")
+    cursor_signer = Signer(secret_source(SECRET_PARAMETER), purpose="list-cursor")
     cursor = CursorCodec(cursor_signer).encode(after=JOB_ID, fingerprint="f")
 
     with pytest.raises(Unauthorized):
@@ -146,7 +146,7 @@ def test_a_value_signed_for_another_purpose_is_refused(tokens, aws):
 
 def test_a_token_signed_with_another_secret_is_refused(tokens, aws):
     aws.ssm.put_parameter(Name="/other/secret", Type="SecureString", Value="another-secret")
-    foreign = DownloadTokens(Signer("/other/secret", purpose=DOWNLOAD_TOKEN_PURPOSE))
+    foreign = DownloadTokens(Signer(secret_source("/other/secret"), purpose=DOWNLOAD_TOKEN_PURPOSE))
 
     with pytest.raises(Unauthorized):
         tokens.verify(issue(foreign), job_id=JOB_ID, now=NOW)

@@ -9,7 +9,7 @@ from enum import IntEnum
 import orjson
 import pytest
 
-from report_export.core.models import ExportFormat
+from report_export.core.models.common import ExportFormat
 from report_export.generation.writers import GzipCompressor, file_extension, format_float, make_encoder, mime_type
 
 COLUMNS = ("farm_id", "day", "feed_kg", "ratio", "active", "note", "count")

@@ -1,7 +1,7 @@
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from api.rest import error_responses, success_response
-from report_export.jobs.models import HealthStatus
+from report_export.core.models.jobs import HealthStatus
 from report_export.jobs.service import job_service
 
 router = Router()

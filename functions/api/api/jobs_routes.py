@@ -6,9 +6,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from api.rest import BEARER_AUTH, authenticate, error_responses, json_response, success_response
 from report_export.core.history import HistoryPage
-from report_export.core.models import READER_ROLES, WRITER_ROLES, JobStatus, JobType
+from report_export.core.models.common import READER_ROLES, WRITER_ROLES, JobStatus, JobType
+from report_export.core.models.jobs import CreateJobRequest, Job, JobPage
 from report_export.jobs.downloads import DownloadLink, download_service
-from report_export.jobs.models import CreateJobRequest, Job, JobPage
 from report_export.jobs.service import job_service
 
 router = Router()

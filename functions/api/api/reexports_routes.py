@@ -7,8 +7,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Que
 
 from api.rest import BEARER_AUTH, authenticate, error_responses, json_response, success_response
 from report_export.core.errors import ValidationFailed
-from report_export.core.models import INTERNAL_ROLES, JOB_ID_PATTERN, READER_ROLES, WRITER_ROLES
-from report_export.reexports.models import (
+from report_export.core.models.common import INTERNAL_ROLES, JOB_ID_PATTERN, READER_ROLES, WRITER_ROLES
+from report_export.core.models.reexports import (
     CreateReexportRequest,
     Reexport,
     ReexportPage,

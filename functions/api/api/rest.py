@@ -25,7 +25,7 @@ from pydantic import BaseModel
 
 from report_export.core.auth import Principal, authorize
 from report_export.core.errors import ErrorEnvelope, ServiceError, describe_validation_errors
-from report_export.core.models import Role
+from report_export.core.models.common import Role
 from report_export.core.observability import logger
 from report_export.core.settings import get_settings
 

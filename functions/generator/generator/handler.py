@@ -5,9 +5,9 @@ from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Json
 
+from report_export.core.models.jobs import GenerateJobMessage
 from report_export.core.observability import logger, metrics, tracer
 from report_export.generation.generator import generator
-from report_export.jobs.models import GenerateJobMessage
 
 
 class GenerateRecord(SqsRecordModel):

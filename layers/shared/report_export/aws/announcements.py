@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from report_export.core.models import canonical_json
+from report_export.core.models.common import canonical_json
 
 
 class AnnouncementRefused(RuntimeError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from report_export.jobs.models import GenerateJobMessage, Job
+from report_export.core.models.jobs import GenerateJobMessage, Job
 
 
 class GenerateQueue:

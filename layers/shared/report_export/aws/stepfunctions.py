@@ -14,10 +14,10 @@ from pydantic import BaseModel
 
 from report_export.aws.dynamo import keys
 from report_export.aws.dynamo.updates import notified_update
-from report_export.core.models import canonical_json
+from report_export.core.models.common import canonical_json
+from report_export.core.models.jobs import Job
+from report_export.core.models.reexports import Reexport
 from report_export.core.observability import logger
-from report_export.jobs.models import Job
-from report_export.reexports.models import Reexport
 
 
 class EventEntry(BaseModel):

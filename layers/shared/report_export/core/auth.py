@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from report_export.core.errors import Forbidden, Unauthorized
-from report_export.core.models import ID_PATTERN, Role
+from report_export.core.models.common import ID_PATTERN, Role
 
 COGNITO_GROUPS_CLAIM = "cognito:groups"
 _TENANT_RE = re.compile(ID_PATTERN)

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 from uuid6 import uuid7
 
-from report_export.core.models import Timestamp, now_utc
+from report_export.core.models.common import Timestamp, now_utc
 
 
 class HistoryEventType(StrEnum):

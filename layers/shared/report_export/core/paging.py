@@ -8,7 +8,7 @@ import json
 import re
 
 from report_export.core.errors import InvalidCursor
-from report_export.core.models import canonical_json
+from report_export.core.models.common import canonical_json
 from report_export.core.signing import Signer, b64url_decode, b64url_encode
 
 _POSITION_RE = re.compile(r"^[0-9a-f-]{36}$")

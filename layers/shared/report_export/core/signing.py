@@ -1,4 +1,4 @@
-"""HMAC signing with the service's secret (a SecureString in SSM, read once per cold start).
+"""HMAC signing with the service's secret.
 
 Each use derives its own key from the secret and a purpose label, so a value signed for one
 purpose (a pagination cursor) can never be replayed as another (a download token).
@@ -9,23 +9,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-
-from report_export.aws import secrets
+from collections.abc import Callable
 
 _SIGNATURE_BYTES = 16  # 128 bits: ample against forgery, short in a URL
-
-
-def _secret(parameter_name: str) -> bytes:
-    return secrets.secure_parameter(parameter_name).encode()
-
-
-def load_secret(parameter_name: str) -> None:
-    """Read the secret now (the readiness check wants to know it is there)."""
-    _secret(parameter_name)
-
-
-def reset() -> None:
-    secrets.reset()
 
 
 def b64url_encode(data: bytes) -> str:
@@ -37,12 +23,13 @@ def b64url_decode(text: str) -> bytes:
 
 
 class Signer:
-    def __init__(self, parameter_name: str, purpose: str) -> None:
-        self._parameter_name = parameter_name
+    def __init__(self, secret: Callable[[], bytes], purpose: str) -> None:
+        # The secret is read when first needed (and cached by its source), not at cold start.
+        self._secret = secret
         self._purpose = purpose.encode()
 
     def _key(self) -> bytes:
-        return hmac.new(_secret(self._parameter_name), self._purpose, hashlib.sha256).digest()
+        return hmac.new(self._secret(), self._purpose, hashlib.sha256).digest()
 
     def sign(self, payload: bytes) -> str:
         return b64url_encode(hmac.new(self._key(), payload, hashlib.sha256).digest()[:_SIGNATURE_BYTES])

@@ -17,14 +17,14 @@ from report_export.aws.stepfunctions import (
     request_token,
 )
 from report_export.aws.stepfunctions import StoredObject as ObjectToDelete
-from report_export.core.models import FileReference, format_timestamp, now_utc
+from report_export.core.models.common import FileReference, format_timestamp, now_utc
 from report_export.core.observability import logger, metrics
 from report_export.core.settings import Settings
 from report_export.generation import notices
 from report_export.generation.manifest import manifest
-from report_export.generation.reports import definition_for
 from report_export.jobs.ending import Failed, Guard, JobEnding, Succeeded
 from report_export.jobs.links import DownloadGrant, DownloadTokens
+from report_export.reports import definition_for
 
 STORE_FAILED = Failed("STORE_FAILED", "The report was generated but could not be stored")
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from report_export.core.models import FileReference, canonical_json
-from report_export.generation.reports import ReportDefinition
-from report_export.jobs.models import Job
+from report_export.core.models.common import FileReference, canonical_json
+from report_export.core.models.jobs import Job
+from report_export.reports import ReportDefinition
 
 
 def manifest(job: Job, definition: ReportDefinition, file: FileReference, *, watermark: str | None) -> dict[str, Any]:

@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from report_export.aws.stepfunctions import EventEntry, Notification
-from report_export.core.models import FileReference, JobStatus, format_timestamp
-from report_export.generation.reports import ReportDefinition
-from report_export.jobs.models import Job
+from report_export.core.models.common import FileReference, JobStatus, format_timestamp
+from report_export.core.models.jobs import Job
+from report_export.core.models.reexports import Reexport
 from report_export.reexports.lineage import lineage_summary, lineage_text
-from report_export.reexports.models import Reexport
+from report_export.reports import ReportDefinition
 
 
 def succeeded(

@@ -19,8 +19,8 @@ from urllib.parse import urlencode
 import orjson
 import urllib3
 
-from report_export.generation.reports.definition import ReportDefinition
-from report_export.jobs.models import Job
+from report_export.core.models.jobs import Job
+from report_export.reports.definition import ReportDefinition
 
 PAGE_SIZE = 1000
 _RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})

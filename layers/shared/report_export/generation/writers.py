@@ -31,7 +31,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from report_export.core.models import ExportFormat
+from report_export.core.models.common import GZIP_MIME_TYPE, ExportFormat
 
 Cell = str | int | float | bool | None
 Row = tuple[Cell, ...]
@@ -40,7 +40,6 @@ CSV_MIME_TYPE = "text/csv"
 CSV_EXTENSION = ".csv"
 NDJSON_MIME_TYPE = "application/x-ndjson"
 NDJSON_EXTENSION = ".ndjson"
-GZIP_MIME_TYPE = "application/gzip"
 GZIP_EXTENSION = ".gz"
 # Level 1 runs at ~110 MB/s, level 6 at ~33 MB/s (as costly as
 # the CSV encoding itself) for a file only somewhat smaller.

@@ -10,19 +10,19 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from report_export.aws import clients
+from report_export.aws import clients, secrets
 from report_export.aws.dynamo.history import HistoryRepository
 from report_export.aws.dynamo.table import Table
 from report_export.aws.s3 import object_head, presigned_download_url
 from report_export.core.auth import Principal
 from report_export.core.errors import ReportExpired, ReportFileGone, ReportNotReady
 from report_export.core.history import HistoryEventType, new_event
-from report_export.core.models import JobStatus, Timestamp, format_timestamp, now_utc
+from report_export.core.models.common import JobStatus, Timestamp, format_timestamp, now_utc
+from report_export.core.models.jobs import Job
 from report_export.core.observability import logger, metrics
 from report_export.core.settings import Settings, get_settings
 from report_export.core.signing import Signer
 from report_export.jobs.links import DOWNLOAD_TOKEN_PURPOSE, DownloadTokens
-from report_export.jobs.models import Job
 from report_export.jobs.service import JobService, job_service
 
 
@@ -121,7 +121,9 @@ def download_service() -> DownloadService:
     return DownloadService(
         settings,
         clients.s3(),
-        DownloadTokens(Signer(settings.signing_secret_parameter, purpose=DOWNLOAD_TOKEN_PURPOSE)),
+        DownloadTokens(
+            Signer(secrets.secret_source(settings.signing_secret_parameter), purpose=DOWNLOAD_TOKEN_PURPOSE)
+        ),
         HistoryRepository(Table(clients.dynamodb(), settings.table_name)),
         job_service(),
     )

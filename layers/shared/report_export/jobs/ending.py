@@ -31,11 +31,10 @@ from report_export.aws.dynamo.updates import (
     versioned_update,
 )
 from report_export.core.history import SERVICE_ACTOR, HistoryEvent, HistoryEventType, new_event
-from report_export.core.models import FileReference, JobStatus, canonical_json, format_timestamp, now_utc
+from report_export.core.models.common import FileReference, JobStatus, canonical_json, format_timestamp, now_utc
+from report_export.core.models.jobs import Job
+from report_export.core.models.reexports import ChangedInputs, ComparisonSummary, Reexport, ReexportStatus
 from report_export.core.observability import logger, metrics
-from report_export.jobs.models import Job
-from report_export.reexports.lineage import changed_inputs, success_changes
-from report_export.reexports.models import ComparisonSummary, Reexport, ReexportStatus
 
 # A refused transaction that ends a job with its re-export is planned again and retried a few times:
 # a conflicting write to the record (a DELETE noting cancel_requested) is no reason to leave it active.
@@ -228,6 +227,38 @@ class JobEnding:
         if guard is Guard.ENDED or self._comparer is None:
             return ComparisonSummary(compared=False, reason=_LATE)
         return self._comparer.compare(record, job, outcome.file)
+
+
+def success_changes(record: Reexport, new_file: FileReference, now: str) -> dict[str, Any]:
+    """A re-export completed by a new file, whoever stored it (the pipeline or an internal service).
+
+    matches_original compares sha256 only, so it is known even when the original file is gone.
+    """
+    original = record.original_file
+    return {
+        "status": ReexportStatus.SUCCEEDED,
+        "new_file": new_file,
+        "matches_original": original is not None and original.sha256 == new_file.sha256,
+        "completed_at": now,
+        "updated_at": now,
+    }
+
+
+def changed_inputs(original: dict[str, Any] | None, new: dict[str, Any] | None) -> ChangedInputs | None:
+    """Which inputs differ between the original's manifest and the new one (None where either is unknown)."""
+    if not original or not new:
+        return None
+
+    def differs(first: Any, second: Any) -> bool | None:
+        return None if first is None or second is None else first != second
+
+    return ChangedInputs(
+        definition_version=differs(
+            original.get("definition", {}).get("version"), new.get("definition", {}).get("version")
+        ),
+        parameters=differs(original.get("parameters_sha256"), new.get("parameters_sha256")),
+        source_watermark=differs(original.get("source_watermark"), new.get("source_watermark")),
+    )
 
 
 def job_changes(outcome: Outcome, now: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from report_export.core.errors import Forbidden, Unauthorized
-from report_export.core.models import canonical_json
+from report_export.core.models.common import canonical_json
 from report_export.core.signing import Signer, b64url_decode, b64url_encode
 
 # The purpose label of the key that signs these tokens (see core.signing).

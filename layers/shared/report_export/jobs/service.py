@@ -8,7 +8,7 @@ from functools import cache
 
 from uuid6 import uuid7
 
-from report_export.aws import clients
+from report_export.aws import clients, secrets
 from report_export.aws.dynamo.codecs import StoredJob
 from report_export.aws.dynamo.history import HistoryRepository
 from report_export.aws.dynamo.jobs import IdempotencyKeyTaken, JobRepository
@@ -16,7 +16,6 @@ from report_export.aws.dynamo.reexports import ReexportRepository
 from report_export.aws.dynamo.table import StaleWrite, Table
 from report_export.aws.dynamo.updates import versioned_update
 from report_export.aws.sqs import GenerateQueue
-from report_export.core import signing
 from report_export.core.auth import Principal
 from report_export.core.errors import (
     ConcurrentUpdate,
@@ -28,13 +27,13 @@ from report_export.core.errors import (
     ValidationFailed,
 )
 from report_export.core.history import HistoryEventType, HistoryPage, new_event
-from report_export.core.models import JOB_ID_PATTERN, JobStatus, JobType, format_timestamp, now_utc
+from report_export.core.models.common import JOB_ID_PATTERN, JobStatus, JobType, format_timestamp, now_utc
+from report_export.core.models.jobs import CreateJobRequest, Job, JobPage
 from report_export.core.observability import logger, metrics
 from report_export.core.paging import CursorCodec, query_fingerprint
 from report_export.core.settings import Settings, get_settings
 from report_export.core.signing import Signer
 from report_export.jobs.ending import Cancelled, Guard, JobEnding
-from report_export.jobs.models import CreateJobRequest, Job, JobPage
 
 _JOB_ID_RE = re.compile(JOB_ID_PATTERN)
 # A cancel reads, decides and writes conditionally; the generator may move the job in between.
@@ -212,7 +211,7 @@ class JobService:
     def check_ready(self) -> None:
         try:
             self._jobs.ping()
-            signing.load_secret(self._settings.signing_secret_parameter)
+            secrets.secure_parameter(self._settings.signing_secret_parameter)
         except Exception as error:
             logger.warning("Readiness check failed", extra={"reason": type(error).__name__})
             raise ServiceUnavailable("The service cannot reach its storage right now") from None
@@ -228,5 +227,5 @@ def job_service() -> JobService:
         HistoryRepository(table),
         JobEnding(table, ReexportRepository(table)),
         GenerateQueue(clients.sqs(), settings.generate_queue_url),
-        CursorCodec(Signer(settings.signing_secret_parameter, purpose="list-cursor")),
+        CursorCodec(Signer(secrets.secret_source(settings.signing_secret_parameter), purpose="list-cursor")),
     )

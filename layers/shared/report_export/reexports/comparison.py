@@ -22,12 +22,11 @@ import orjson
 from botocore.exceptions import ClientError
 
 from report_export.aws.s3 import open_object
-from report_export.core.models import ExportFormat, FileReference
+from report_export.core.models.common import GZIP_MIME_TYPE, ExportFormat, FileReference
+from report_export.core.models.jobs import Job
+from report_export.core.models.reexports import ComparisonSummary, KeySamples, Reexport
 from report_export.core.observability import logger
-from report_export.generation.reports import ColumnKind, ReportDefinition, definition_for
-from report_export.generation.writers import GZIP_MIME_TYPE
-from report_export.jobs.models import Job
-from report_export.reexports.models import ComparisonSummary, KeySamples, Reexport
+from report_export.reports import ColumnKind, ReportDefinition, definition_for
 
 SAMPLE_KEYS = 5
 # The comparison runs in the generator after the file is written, inside the same Lambda timeout:

@@ -8,42 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from report_export.core.models import FileReference, format_timestamp
-from report_export.reexports.models import ChangedInputs, ComparisonSummary, Reexport, ReexportStatus
+from report_export.core.models.common import FileReference, format_timestamp
+from report_export.core.models.reexports import ChangedInputs, ComparisonSummary, Reexport
 
 REEXPORT_COMPLETED_DETAIL_TYPE = "Report Reexport Completed"
-
-
-def success_changes(record: Reexport, new_file: FileReference, now: str) -> dict[str, Any]:
-    """A re-export completed by a new file, whoever stored it (the pipeline or an internal service).
-
-    matches_original compares sha256 only, so it is known even when the original file is gone.
-    """
-    original = record.original_file
-    return {
-        "status": ReexportStatus.SUCCEEDED,
-        "new_file": new_file,
-        "matches_original": original is not None and original.sha256 == new_file.sha256,
-        "completed_at": now,
-        "updated_at": now,
-    }
-
-
-def changed_inputs(original: dict[str, Any] | None, new: dict[str, Any] | None) -> ChangedInputs | None:
-    """Which inputs differ between the original's manifest and the new one (None where either is unknown)."""
-    if not original or not new:
-        return None
-
-    def differs(first: Any, second: Any) -> bool | None:
-        return None if first is None or second is None else first != second
-
-    return ChangedInputs(
-        definition_version=differs(
-            original.get("definition", {}).get("version"), new.get("definition", {}).get("version")
-        ),
-        parameters=differs(original.get("parameters_sha256"), new.get("parameters_sha256")),
-        source_watermark=differs(original.get("source_watermark"), new.get("source_watermark")),
-    )
 
 
 def _file_summary(file: FileReference | None) -> dict[str, Any] | None:

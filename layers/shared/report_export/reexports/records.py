@@ -10,7 +10,7 @@ from report_export.aws.dynamo.jobs import JobRepository
 from report_export.aws.dynamo.reexports import ReexportRepository
 from report_export.core.auth import Principal
 from report_export.core.errors import NotFound, VersionConflict
-from report_export.core.models import JOB_ID_PATTERN
+from report_export.core.models.common import JOB_ID_PATTERN
 from report_export.core.observability import logger
 
 _ID_RE = re.compile(JOB_ID_PATTERN)

@@ -9,7 +9,7 @@ from report_export.aws.dynamo.jobs import JobRepository
 from report_export.aws.dynamo.reexports import ReexportRepository
 from report_export.aws.dynamo.table import StaleWrite
 from report_export.core.history import SERVICE_ACTOR
-from report_export.core.models import JobStatus
+from report_export.core.models.common import JobStatus
 from report_export.core.observability import logger, metrics
 from report_export.jobs.ending import Guard, JobEnding, ending_status, outcome_of
 

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 from uuid6 import uuid7
 
-from report_export.aws import clients
+from report_export.aws import clients, secrets
 from report_export.aws.dynamo.codecs import StoredJob
 from report_export.aws.dynamo.jobs import JobRepository
 from report_export.aws.dynamo.reexports import ReexportRepository
@@ -37,21 +37,16 @@ from report_export.core.errors import (
     describe_validation_errors,
 )
 from report_export.core.history import HistoryEventType, new_event
-from report_export.core.models import JobStatus, now_utc
+from report_export.core.models.common import JobStatus, now_utc
+from report_export.core.models.jobs import CreateJobRequest, Job
+from report_export.core.models.reexports import Reexport, ReexportOverrides, ReexportPage, ReexportStatus
 from report_export.core.observability import logger, metrics
 from report_export.core.paging import CursorCodec, query_fingerprint
 from report_export.core.settings import get_settings
 from report_export.core.signing import Signer
 from report_export.jobs.downloads import DownloadService, download_service
 from report_export.jobs.ending import JobEnding, file_of
-from report_export.jobs.models import CreateJobRequest, Job
 from report_export.jobs.service import JobService, job_service
-from report_export.reexports.models import (
-    Reexport,
-    ReexportOverrides,
-    ReexportPage,
-    ReexportStatus,
-)
 from report_export.reexports.records import Records
 from report_export.reexports.repair import Repair
 
@@ -321,7 +316,7 @@ def reexport_requests() -> ReexportRequests:
         records,
         Repair(records.jobs, records.reexports, ending),
         GenerateQueue(clients.sqs(), settings.generate_queue_url),
-        CursorCodec(Signer(settings.signing_secret_parameter, purpose="list-cursor")),
+        CursorCodec(Signer(secrets.secret_source(settings.signing_secret_parameter), purpose="list-cursor")),
         job_service(),
         download_service(),
     )

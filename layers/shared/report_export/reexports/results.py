@@ -24,12 +24,12 @@ from report_export.core.errors import (
     ValidationFailed,
     VersionConflict,
 )
-from report_export.core.models import FileReference, JobStatus, format_timestamp, now_utc
+from report_export.core.models.common import FileReference, JobStatus, format_timestamp, now_utc
+from report_export.core.models.reexports import ReexportStatus, StoreFileReference, UpdateReexportRequest
 from report_export.core.observability import logger, metrics
 from report_export.core.settings import Settings, get_settings
 from report_export.jobs.ending import Guard, JobEnding, Superseded
 from report_export.reexports.lineage import REEXPORT_COMPLETED_DETAIL_TYPE, lineage_summary, lineage_text
-from report_export.reexports.models import ReexportStatus, StoreFileReference, UpdateReexportRequest
 from report_export.reexports.records import Records, check_version
 from report_export.reexports.requests import build_records
 

@@ -16,9 +16,9 @@ from pydantic import BaseModel
 
 from report_export.aws.dynamo import keys
 from report_export.core.history import HistoryEvent
-from report_export.core.models import canonical_json
-from report_export.jobs.models import Job
-from report_export.reexports.models import Reexport
+from report_export.core.models.common import canonical_json
+from report_export.core.models.jobs import Job
+from report_export.core.models.reexports import Reexport
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()

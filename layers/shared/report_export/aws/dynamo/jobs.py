@@ -19,8 +19,8 @@ from report_export.aws.dynamo.codecs import (
 from report_export.aws.dynamo.table import StaleWrite, Table
 from report_export.aws.dynamo.updates import ConditionalUpdate, attempt_update, history_put, job_update, put_new
 from report_export.core.history import HistoryEvent
-from report_export.core.models import JobStatus, JobType
-from report_export.jobs.models import Job
+from report_export.core.models.common import JobStatus, JobType
+from report_export.core.models.jobs import Job
 
 
 class IdempotencyKeyTaken(Exception):

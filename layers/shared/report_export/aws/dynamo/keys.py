@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from report_export.core.models import JobStatus, JobType
-from report_export.reexports.models import ReexportStatus
+from report_export.core.models.common import JobStatus, JobType
+from report_export.core.models.reexports import ReexportStatus
 
 BY_STATUS_INDEX = "ByStatus"
 BY_TYPE_INDEX = "ByType"

@@ -22,7 +22,7 @@ from report_export.aws.dynamo.updates import (
     release_original_update,
 )
 from report_export.core.history import HistoryEvent
-from report_export.reexports.models import Reexport, ReexportStatus
+from report_export.core.models.reexports import Reexport, ReexportStatus
 
 
 class ReexportRepository:

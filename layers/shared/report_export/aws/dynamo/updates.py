@@ -14,8 +14,8 @@ from typing import Any
 from report_export.aws.dynamo import keys
 from report_export.aws.dynamo.codecs import StoredJob, history_item, reexport_attribute, serialize
 from report_export.core.history import HistoryEvent
-from report_export.core.models import JobStatus
-from report_export.reexports.models import ReexportStatus
+from report_export.core.models.common import JobStatus
+from report_export.core.models.reexports import ReexportStatus
 
 ACTIVE_REEXPORT = "#status IN (:pending, :running)"
 _ACTIVE_REEXPORT_NAMES = {"#status": "status"}

@@ -1,8 +1,8 @@
 """The report types. Each module declares one; adding a type is one small module plus a line here."""
 
-from report_export.core.models import JobType
-from report_export.generation.reports import activity, feed_intake, kpi_feeding, telemetry, weighvision
-from report_export.generation.reports.definition import BadRecord, Column, ColumnKind, ReportDefinition
+from report_export.core.models.common import JobType
+from report_export.reports import activity, feed_intake, kpi_feeding, telemetry, weighvision
+from report_export.reports.definition import BadRecord, Column, ColumnKind, ReportDefinition
 
 REPORT_DEFINITIONS: dict[JobType, ReportDefinition] = {
     definition.job_type: definition

@@ -17,8 +17,8 @@ from enum import StrEnum
 from itertools import pairwise
 from typing import Any
 
-from report_export.core.models import JobType
-from report_export.jobs.models import Job
+from report_export.core.models.common import JobType
+from report_export.core.models.jobs import Job
 
 Cell = str | int | float | bool | None
 

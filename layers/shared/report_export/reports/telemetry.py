@@ -1,5 +1,5 @@
-from report_export.core.models import JobType
-from report_export.generation.reports.definition import Column, ColumnKind, ReportDefinition
+from report_export.core.models.common import JobType
+from report_export.reports.definition import Column, ColumnKind, ReportDefinition
 
 K = ColumnKind
 

@@ -14,7 +14,7 @@ from pydantic import (
     model_validator,
 )
 
-from report_export.core.models import (
+from report_export.core.models.common import (
     Compression,
     ExportFormat,
     FilterName,

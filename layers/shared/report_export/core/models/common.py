@@ -68,6 +68,10 @@ FilterName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0
 FilterText = Annotated[str, StringConstraints(max_length=256)]
 FilterValue = bool | int | float | FilterText | Annotated[list[FilterText], Field(max_length=50)]
 
+# A gzip file is stored as application/gzip and never with Content-Encoding: clients that decode
+# Content-Encoding would otherwise unzip it twice.
+GZIP_MIME_TYPE = "application/gzip"
+
 MAX_FILTERS = 20
 MAX_FILTERS_BYTES = 4096
 

@@ -1,7 +1,7 @@
 """The activity report an organisation files with its public funder (Bufdir) for a period."""
 
-from report_export.core.models import JobType
-from report_export.generation.reports.definition import Column, ColumnKind, ReportDefinition
+from report_export.core.models.common import JobType
+from report_export.reports.definition import Column, ColumnKind, ReportDefinition
 
 K = ColumnKind
 
