@@ -133,9 +133,9 @@ class JobEnding:
         ]
         return Ending(items, final)
 
-    def apply(self, ending: Ending, *, token: str | None = None) -> None:
+    def apply(self, ending: Ending) -> None:
         """All of the ending or none of it (StaleWrite when any of its conditions failed)."""
-        self._table.transact(ending.items, token=token)
+        self._table.transact(ending.items)
 
     def end(
         self,

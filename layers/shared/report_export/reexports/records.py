@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import re
 
+from report_export.aws import clients
 from report_export.aws.dynamo.codecs import StoredJob, StoredReexport
 from report_export.aws.dynamo.jobs import JobRepository
 from report_export.aws.dynamo.reexports import ReexportRepository
+from report_export.aws.dynamo.table import Table
 from report_export.core.auth import Principal
 from report_export.core.errors import NotFound, VersionConflict
 from report_export.core.models.common import JOB_ID_PATTERN
 from report_export.core.observability import logger
+from report_export.core.settings import get_settings
+from report_export.jobs.ending import JobEnding
 
 _ID_RE = re.compile(JOB_ID_PATTERN)
 
@@ -45,3 +49,11 @@ class Records:
 def check_version(stored: StoredReexport, expected_version: int) -> None:
     if stored.version != expected_version:
         raise VersionConflict(f"The re-export is at version {stored.version}, not {expected_version}; read it again")
+
+
+def build_records() -> tuple[Records, JobEnding]:
+    """The records and the ending module on this cold start's table client."""
+    settings = get_settings()
+    table = Table(clients.dynamodb(), settings.table_name)
+    jobs, reexports = JobRepository(table), ReexportRepository(table)
+    return Records(jobs, reexports), JobEnding(table, reexports)

@@ -21,9 +21,7 @@ from uuid6 import uuid7
 
 from report_export.aws import clients, secrets
 from report_export.aws.dynamo.codecs import StoredJob
-from report_export.aws.dynamo.jobs import JobRepository
-from report_export.aws.dynamo.reexports import ReexportRepository
-from report_export.aws.dynamo.table import StaleWrite, Table
+from report_export.aws.dynamo.table import StaleWrite
 from report_export.aws.sqs import GenerateQueue
 from report_export.core.auth import Principal
 from report_export.core.errors import (
@@ -45,9 +43,9 @@ from report_export.core.paging import CursorCodec, query_fingerprint
 from report_export.core.settings import get_settings
 from report_export.core.signing import Signer
 from report_export.jobs.downloads import DownloadService, download_service
-from report_export.jobs.ending import JobEnding, file_of
+from report_export.jobs.ending import file_of
 from report_export.jobs.service import JobService, job_service
-from report_export.reexports.records import Records
+from report_export.reexports.records import Records, build_records
 from report_export.reexports.repair import Repair
 
 # Conditional writes race with other requests and with the generator: read again a few times, with a jittered
@@ -299,13 +297,6 @@ class ReexportRequests:
 def _backoff(attempt: int) -> None:
     """Full jitter: a random wait up to an exponentially growing cap, so colliding requests spread out."""
     time.sleep(random.uniform(0, min(_BACKOFF_CAP_SECONDS, _BACKOFF_BASE_SECONDS * 2**attempt)))
-
-
-def build_records() -> tuple[Records, JobEnding]:
-    settings = get_settings()
-    table = Table(clients.dynamodb(), settings.table_name)
-    jobs, reexports = JobRepository(table), ReexportRepository(table)
-    return Records(jobs, reexports), JobEnding(table, reexports)
 
 
 @cache

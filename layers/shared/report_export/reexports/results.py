@@ -30,8 +30,7 @@ from report_export.core.observability import logger, metrics
 from report_export.core.settings import Settings, get_settings
 from report_export.jobs.ending import Guard, JobEnding, Superseded
 from report_export.reexports.lineage import REEXPORT_COMPLETED_DETAIL_TYPE, lineage_summary, lineage_text
-from report_export.reexports.records import Records, check_version
-from report_export.reexports.requests import build_records
+from report_export.reexports.records import Records, build_records, check_version
 
 # A claim to announce older than this was abandoned (its request died): another request may take it over.
 _ANNOUNCEMENT_CLAIM_SECONDS = 300
