@@ -147,7 +147,9 @@ class Generator:
         except JobCancelled:
             self._end_cancelled(claimed)
         except LostClaim:
-            logger.warning("Another attempt took the job over; stopping")
+            logger.warning(
+                "The job is no longer this attempt's (another attempt took it over, or it was ended); stopping"
+            )
         except UpstreamError as error:
             self._hand_over.failed(claimed, Failed(error.code, str(error)))
         except Exception:
