@@ -7,9 +7,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from botocore.exceptions import ClientError
 
+from report_export.aws import clients
 from report_export.core.history import SERVICE_ACTOR
 from report_export.core.models.common import FileReference, JobStatus
+from report_export.jobs import ending as ending_module
 from report_export.jobs.ending import Cancelled, Failed, Guard, JobEnding, Succeeded
 
 from support.reexports import JOBS, REEXPORTS, history, put_succeeded_report
@@ -58,7 +61,7 @@ def test_each_outcome_ends_the_job_and_its_reexport_together(api, aws, status):
     assert entry["details"]["reexport_id"] == requested["id"]
 
 
-def test_a_stale_attempt_ends_nothing(api, aws):
+def test_a_stale_attempt_ends_nothing(api, aws, monkeypatch):
     requested = requested_reexport(api, aws)
     stale = claim(requested["job_id"])
     claim(requested["job_id"], now="2030-01-01T00:20:00.000Z", lease_until="2030-01-01T00:30:00.000Z")  # lease ran out
@@ -66,8 +69,15 @@ def test_a_stale_attempt_ends_nothing(api, aws):
     record_before = reexport_repository().get("tenant-a", requested["id"], consistent=True)
     history_before = history(api, requested["report_id"])
 
+    client = clients.dynamodb()
+    real_transact = client.transact_write_items
+    transactions = []
+    monkeypatch.setattr(client, "transact_write_items", lambda **kw: transactions.append(kw) or real_transact(**kw))
+
     for outcome in OUTCOMES.values():
         assert ending().end(stale, outcome, guard=Guard.ATTEMPT) is None
+
+    assert len(transactions) == 3  # one each: a job no longer as read is not tried again
 
     assert job_repository().get("tenant-a", requested["job_id"], consistent=True) == job_before
     assert reexport_repository().get("tenant-a", requested["id"], consistent=True) == record_before
@@ -101,3 +111,33 @@ def test_a_queued_job_read_at_an_older_version_is_not_cancelled(api, aws):
 
     assert api.call("GET", f"{JOBS}/{requested['job_id']}").json["status"] == "running"
     assert api.call("GET", f"{REEXPORTS}/{requested['id']}").json["status"] == "pending"
+
+
+def test_a_reexport_that_keeps_refusing_still_lets_its_job_end_alone(api, aws, monkeypatch):
+    # A job left running after its message was acknowledged would never be claimed again; the record left
+    # active is repaired by the next request for it.
+    requested = requested_reexport(api, aws)
+    claimed = claim(requested["job_id"])
+    client = clients.dynamodb()
+    real_transact = client.transact_write_items
+    conflict = {"Error": {"Code": "TransactionCanceledException", "Message": "TransactionConflict"}}
+
+    def the_record_always_conflicts(**kwargs):
+        if len(kwargs["TransactItems"]) > 1:
+            raise ClientError(conflict, "TransactWriteItems")
+        return real_transact(**kwargs)
+
+    monkeypatch.setattr(client, "transact_write_items", the_record_always_conflicts)
+    monkeypatch.setattr(ending_module, "_END_BACKOFF_SECONDS", 0)
+
+    ended = ending().end(claimed, OUTCOMES["failed"], guard=Guard.ATTEMPT)
+
+    assert ended is not None and ended.record is None
+    assert api.call("GET", f"{JOBS}/{requested['job_id']}").json["status"] == "failed"
+    monkeypatch.undo()
+    repaired = api.call("GET", f"{REEXPORTS}/{requested['id']}").json
+    assert repaired["status"] == "pending"  # until its next request repairs it
+    assert api.call("DELETE", f"{REEXPORTS}/{requested['id']}").status == 409
+    repaired = api.call("GET", f"{REEXPORTS}/{requested['id']}").json
+    assert (repaired["status"], repaired["error_code"]) == ("failed", "NO_DATA")
+    assert api.call("GET", f"{JOBS}/{requested['report_id']}").json["active_reexport_id"] is None

@@ -516,7 +516,7 @@ def test_a_refused_failure_transaction_changes_nothing_and_ends_the_execution_fa
         for event in history_events["events"]
         if event["type"] == "TaskScheduled" and event["taskScheduledEventDetails"]["resource"] == "transactWriteItems"
     ]
-    assert len(stores) == 2  # a cancelled transaction is tried once more before it counts as refused
+    assert len(stores) == 4  # a cancelled transaction is tried three more times before it counts as refused
     assert execution["status"] == "FAILED"  # the job belongs to another attempt: this one changes nothing
     assert record_of(api, requested["id"])["status"] in ("pending", "running")
     assert api.call("GET", f"{JOBS}/{requested['job_id']}").json["status"] == "running"

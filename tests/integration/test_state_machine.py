@@ -580,6 +580,25 @@ def test_given_store_rejected_while_job_still_running_when_rolled_back_then_job_
     assert (event["detail-type"], event["detail"]["error_code"]) == ("Report Job Failed", "STORE_FAILED")
 
 
+def test_given_the_job_cannot_be_read_after_a_refused_store_then_the_file_is_not_deleted_from_under_it(world):
+    # Read Job exists to learn whether a retried store landed after all; when it cannot tell, nothing is
+    # deleted: the rollback's own condition decides (refused, had the store landed), and the file stays.
+    world.put_job()
+    world.put_report(world.object_key())
+    execution_input = result_input(world, "succeeded")
+    execution_input["store"]["items"][0]["Update"]["UpdateExpression"] += ", note = :undefined"
+    execution_input["key"] = {"PK": execution_input["key"]["PK"]}  # GetItem refuses a key without its sort key
+
+    execution = world.run(execution_input)
+
+    assert (execution["status"], execution["error"]) == ("FAILED", "StoreFailed")
+    visited = state_names(world.sfn, execution["executionArn"])
+    assert "Delete Report Object" not in visited
+    assert visited[visited.index("Read Job") :][:3] == ["Read Job", "Check Stored Result", "Mark Job Failed"]
+    assert world.report_exists(world.object_key())
+    assert (world.job()["status"], world.job()["error_code"]) == ({"S": "failed"}, {"S": "STORE_FAILED"})
+
+
 def test_given_event_refused_when_result_is_announced_then_mail_goes_out_and_only_the_job_is_marked_notified(world):
     # The lineage's record is marked notified only with its event published: without it, the job alone is.
     world.put_job()

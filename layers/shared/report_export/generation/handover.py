@@ -73,6 +73,11 @@ class HandOver:
         file = report.reference()
         outcome = Succeeded(file, manifest(job, definition, file, watermark=report.watermark), expires_at)
         store = self._ending.plan(claimed, outcome, guard=Guard.ATTEMPT)
+        if store.record is not None:
+            matching = store.record.matches_original
+            metrics.add_metric(
+                name="ReexportsMatchingOriginal" if matching else "ReexportsDiffering", unit="Count", value=1
+            )
         link_expires_at = now + timedelta(seconds=self._settings.link_ttl_seconds)
         event, notification = notices.succeeded(
             job,

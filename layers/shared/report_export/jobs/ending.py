@@ -18,7 +18,8 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, Protocol
 
-from report_export.aws.dynamo.codecs import StoredJob, StoredReexport
+from report_export.aws.dynamo.codecs import StoredJob, StoredReexport, stored_job
+from report_export.aws.dynamo.keys import job_key
 from report_export.aws.dynamo.reexports import ReexportRepository
 from report_export.aws.dynamo.table import StaleWrite, Table
 from report_export.aws.dynamo.updates import (
@@ -48,7 +49,7 @@ _BY_INTERNAL_SERVICE = "the file was stored by an internal service; rows were no
 class Succeeded:
     file: FileReference
     manifest: dict[str, Any] | None
-    expires_at: datetime
+    expires_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,21 +147,31 @@ class JobEnding:
         actor: str | None = None,
         context: dict[str, Any] | None = None,
     ) -> Ending | None:
-        """Plan and apply; None when the job no longer allows it (another writer ended or took it)."""
+        """Plan and apply; None when the job no longer allows it (another writer ended or took it).
+
+        A refusal while the job is still as read came from the re-export's side (a conflicting write to the
+        record): the ending is planned again. Should that keep failing, the job still ends, alone: a job left
+        running would never be claimed again, and the record left active is repaired on its next request."""
         for attempt in range(_END_ATTEMPTS):
             ending = self.plan(current, outcome, guard=guard, actor=actor, context=context)
             try:
                 self.apply(ending)
             except StaleWrite:
-                if ending.record is None:
-                    return None  # the job's own condition is all there was
+                if ending.record is None or not self._still_as_read(current, guard):
+                    return None
                 time.sleep(random.uniform(0, _END_BACKOFF_SECONDS * 2**attempt))
                 continue
             if ending.record is not None:
                 logger.info("Re-export ended with its job", extra={"reexport_id": ending.record.id})
             return ending
         logger.warning("The job and its re-export could not be ended together", extra={"job_id": current.job.id})
-        return None
+        alone = Ending(ending.items[:1])
+        try:
+            self.apply(alone)
+        except StaleWrite:
+            return None
+        metrics.add_metric(name="JobsEndedWithoutTheirReexport", unit="Count", value=1)
+        return alone
 
     def started(self, claimed: StoredJob) -> None:
         """A claimed job that regenerates a report: its re-export goes pending → running. Informational:
@@ -191,6 +202,23 @@ class JobEnding:
             update = versioned_update(current, expected_status=current.job.status, changes=changes, remove=remove)
         return update.as_transact_item(self._table.name)
 
+    def _still_as_read(self, current: StoredJob, guard: Guard) -> bool:
+        """Whether the job still satisfies the guard it was read under (so a refusal came from elsewhere)."""
+        now = self._jobs_item(current)
+        if now is None:
+            return False
+        if guard is Guard.ATTEMPT:
+            return now.job.status is JobStatus.RUNNING and now.attempt == current.attempt
+        if guard is Guard.RUNNING:
+            return now.job.status is JobStatus.RUNNING
+        if guard is Guard.VERSION:
+            return now.version == current.version and now.job.status is current.job.status
+        return now.job.status is current.job.status
+
+    def _jobs_item(self, current: StoredJob) -> StoredJob | None:
+        item = self._table.get(job_key(current.job.tenant_id, current.job.id), consistent=True)
+        return stored_job(item) if item else None
+
     def _active_reexport(self, job: Job) -> StoredReexport | None:
         if not job.reexport_id:
             return None
@@ -218,7 +246,6 @@ class JobEnding:
             inputs = changed_inputs(reexport.original_manifest, outcome.manifest)
             if inputs is not None:
                 changes["changed_inputs"] = inputs
-        metrics.add_metric(name="ReexportsMatchingOriginal" if matches else "ReexportsDiffering", unit="Count", value=1)
         return changes
 
     def _comparison(self, record: Reexport, job: Job, outcome: Succeeded | Superseded, guard: Guard):
@@ -276,7 +303,7 @@ def job_changes(outcome: Outcome, now: str) -> dict[str, Any]:
             "mime_type": file.mime_type,
             "size_bytes": file.size_bytes,
             "sha256": file.sha256,
-            "expires_at": format_timestamp(outcome.expires_at),
+            "expires_at": format_timestamp(outcome.expires_at) if outcome.expires_at else None,
             "manifest_json": canonical_json(outcome.manifest),
             "updated_at": now,
         }
@@ -296,7 +323,7 @@ def outcome_of(job: Job) -> Outcome:
     if job.status is JobStatus.CANCELLED:
         return Cancelled(by=SERVICE_ACTOR)
     file = file_of(job)
-    if job.status is JobStatus.SUCCEEDED and file is not None and job.expires_at is not None:
+    if job.status is JobStatus.SUCCEEDED and file is not None:
         return Succeeded(file, job.manifest, job.expires_at)
     return Failed(job.error_code or "INTERNAL", job.error_message or "The re-export's job ended without it")
 

@@ -74,7 +74,8 @@ class ReexportResults:
         head = self._head_tenant_object(principal.tenant_id, file_ref)
         job = self._records.jobs.get(record.tenant_id, record.job_id, consistent=True)
         if job is None:
-            raise ConcurrentUpdate("The re-export's job is being set up; try again")
+            # Written in one transaction with the record, a job never goes missing on its own: this will not heal.
+            raise InvalidTransition("The re-export's job no longer exists, so its result cannot be stored")
         new_file = FileReference(
             key=file_ref.key,
             file_name=posixpath.basename(file_ref.key),

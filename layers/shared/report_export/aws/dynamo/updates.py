@@ -146,7 +146,8 @@ def running_update(current: StoredJob, changes: dict[str, Any], *, remove: tuple
 
 
 def notified_update(key: dict[str, Any], now: str, *, while_status: str | None = None) -> ConditionalUpdate:
-    """notification_sent_at, on an item that exists (and, given while_status, only while it has that status)."""
+    """notification_sent_at, on an item that exists (and, given while_status, only while it has that status).
+    Marking a job notified leaves its version: the job's state did not change, only what was said of it."""
     if while_status is None:
         return conditional_update(
             key,
@@ -154,6 +155,7 @@ def notified_update(key: dict[str, Any], now: str, *, while_status: str | None =
             condition="attribute_exists(PK)",
             condition_names={},
             condition_values={},
+            bump_version=False,
         )
     return conditional_update(
         key,
