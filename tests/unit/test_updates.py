@@ -1,5 +1,7 @@
 """The conditional writes as DynamoDB receives them: version bumps and index moves."""
 
+import re
+
 from report_export.aws.dynamo import keys
 from report_export.aws.dynamo.updates import job_update, notified_update, reexport_update
 
@@ -29,6 +31,4 @@ def test_a_status_change_moves_the_item_to_its_status_partition():
 
 
 def _assignments(expression: str) -> list[tuple[str, str]]:
-    import re
-
     return re.findall(r"(#a\d+) = (:v\d+)", expression)
