@@ -7,6 +7,10 @@ job regenerates a report, the re-export record's ending, the original's release 
 event. The items are applied here (a cancel, a fallback, a repair) or handed to the state machine
 as its store step. So a re-export ends only in the transaction that ends its job, and a reader
 never sees a re-export in a state its job has left.
+
+The two other moments of a job that concern its re-export live here too, so that no caller has
+to know about re-exports: a claimed job marks its record running, and a running job asked to stop
+marks its record cancel_requested.
 """
 
 from __future__ import annotations
