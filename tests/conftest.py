@@ -47,6 +47,7 @@ from moto import mock_aws  # noqa: E402
 from moto.core.botocore_stubber import BotocoreStubber  # noqa: E402
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend  # noqa: E402
 
+from api.paging import cursor_codec  # noqa: E402
 from report_export.aws import (
     clients,  # noqa: E402
     secrets,  # noqa: E402
@@ -78,6 +79,7 @@ def _forget_cold_start_state() -> None:
     job_service.cache_clear()
     download_service.cache_clear()
     reexport_requests.cache_clear()
+    cursor_codec.cache_clear()
     reexport_results.cache_clear()
     generation.reset()
 

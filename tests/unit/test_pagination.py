@@ -1,8 +1,8 @@
 import pytest
 
+from api.paging import CursorCodec, query_fingerprint
 from report_export.aws.secrets import secret_source
 from report_export.core.errors import InvalidCursor
-from report_export.core.paging import CursorCodec, query_fingerprint
 from report_export.core.signing import Signer, b64url_decode, b64url_encode
 
 JOB_ID = "019a8f0e-3a51-7c2e-9d41-4a0b5c6d7e8f"

@@ -5,9 +5,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from api.paging import CursorCodec
 from report_export.aws.secrets import secret_source
 from report_export.core.errors import Forbidden, Unauthorized
-from report_export.core.paging import CursorCodec
 from report_export.core.signing import Signer, b64url_decode, b64url_encode
 from report_export.jobs.links import DOWNLOAD_TOKEN_PURPOSE, DownloadGrant, DownloadTokens, LinkExpired
 

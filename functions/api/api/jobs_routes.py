@@ -4,6 +4,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
+from api.paging import cursor_after, position_of
 from api.rest import BEARER_AUTH, authenticate, error_responses, json_response, success_response
 from report_export.core.history import HistoryPage
 from report_export.core.models.common import READER_ROLES, WRITER_ROLES, JobStatus, JobType
@@ -57,7 +58,11 @@ def list_jobs(
     next_cursor: Annotated[str | None, Query(max_length=1024, description="From the previous page")] = None,
 ) -> JobPage:
     principal = authenticate(router, READER_ROLES)
-    return job_service().list_jobs(principal, status=status, job_type=job_type, limit=limit, cursor=next_cursor)
+    query = {"tenant": principal.tenant_id, "status": status, "job_type": job_type}
+    jobs, last = job_service().list_jobs(
+        principal, status=status, job_type=job_type, limit=limit, after=position_of(next_cursor, **query)
+    )
+    return JobPage(items=jobs, next_cursor=cursor_after(last, **query))
 
 
 @router.get(
@@ -125,7 +130,9 @@ def job_history(
     next_cursor: Annotated[str | None, Query(max_length=1024, description="From the previous page")] = None,
 ) -> HistoryPage:
     principal = authenticate(router, READER_ROLES)
-    return job_service().job_history(principal, jobId, limit=limit, cursor=next_cursor)
+    query = {"tenant": principal.tenant_id, "history_of": jobId}
+    events, last = job_service().job_history(principal, jobId, limit=limit, after=position_of(next_cursor, **query))
+    return HistoryPage(items=events, next_cursor=cursor_after(last, **query))
 
 
 @router.get(

@@ -5,6 +5,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 
+from api.paging import cursor_after, position_of
 from api.rest import BEARER_AUTH, authenticate, error_responses, json_response, success_response
 from report_export.core.errors import ValidationFailed
 from report_export.core.models.common import INTERNAL_ROLES, JOB_ID_PATTERN, READER_ROLES, WRITER_ROLES
@@ -94,9 +95,11 @@ def list_reexports(
     next_cursor: Annotated[str | None, Query(max_length=1024, description="From the previous page")] = None,
 ) -> ReexportPage:
     principal = authenticate(router, READER_ROLES)
-    return reexport_requests().list_reexports(
-        principal, status=status, report_id=report_id, limit=limit, cursor=next_cursor
+    query = {"tenant": principal.tenant_id, "list": "reexports", "status": status, "report_id": report_id}
+    records, last = reexport_requests().list_reexports(
+        principal, status=status, report_id=report_id, limit=limit, after=position_of(next_cursor, **query)
     )
+    return ReexportPage(items=records, next_cursor=cursor_after(last, **query))
 
 
 @router.get(

@@ -26,13 +26,11 @@ from report_export.core.errors import (
     ServiceUnavailable,
     ValidationFailed,
 )
-from report_export.core.history import HistoryEventType, HistoryPage, new_event
+from report_export.core.history import HistoryEvent, HistoryEventType, new_event
 from report_export.core.models.common import JOB_ID_PATTERN, JobStatus, JobType, format_timestamp, now_utc
-from report_export.core.models.jobs import CreateJobRequest, Job, JobPage
+from report_export.core.models.jobs import CreateJobRequest, Job
 from report_export.core.observability import logger, metrics
-from report_export.core.paging import CursorCodec, query_fingerprint
 from report_export.core.settings import Settings, get_settings
-from report_export.core.signing import Signer
 from report_export.jobs.ending import Cancelled, Guard, JobEnding
 
 _JOB_ID_RE = re.compile(JOB_ID_PATTERN)
@@ -62,14 +60,12 @@ class JobService:
         history: HistoryRepository,
         ending: JobEnding,
         queue: GenerateQueue,
-        cursors: CursorCodec,
     ) -> None:
         self._settings = settings
         self._jobs = jobs
         self._history = history
         self._ending = ending
         self._queue = queue
-        self._cursors = cursors
 
     def create_job(self, principal: Principal, request: CreateJobRequest) -> CreateOutcome:
         if request.tenant_id is not None and request.tenant_id != principal.tenant_id:
@@ -148,21 +144,13 @@ class JobService:
         status: JobStatus | None,
         job_type: JobType | None,
         limit: int,
-        cursor: str | None,
-    ) -> JobPage:
-        fingerprint = query_fingerprint(
-            tenant=principal.tenant_id,
-            status=status.value if status else None,
-            job_type=job_type.value if job_type else None,
-        )
-        after = self._cursors.decode(cursor, fingerprint=fingerprint) if cursor else None
+        after: str | None,
+    ) -> tuple[list[Job], str | None]:
+        """Newest first: a page of jobs after the job `after`, and the id to continue after when more follow."""
         stored, more = self._jobs.query(
             principal.tenant_id, status=status, job_type=job_type, limit=limit, after_job_id=after
         )
-        next_cursor = None
-        if more and stored:
-            next_cursor = self._cursors.encode(after=stored[-1].job.id, fingerprint=fingerprint)
-        return JobPage(items=[entry.job for entry in stored], next_cursor=next_cursor)
+        return [entry.job for entry in stored], stored[-1].job.id if more and stored else None
 
     def cancel_job(self, principal: Principal, job_id: str) -> CancelOutcome:
         for _ in range(_CANCEL_ATTEMPTS):
@@ -197,16 +185,13 @@ class JobService:
         logger.info("Cancel requested for a running job")
         return updated
 
-    def job_history(self, principal: Principal, job_id: str, *, limit: int, cursor: str | None) -> HistoryPage:
+    def job_history(
+        self, principal: Principal, job_id: str, *, limit: int, after: str | None
+    ) -> tuple[list[HistoryEvent], str | None]:
         """The report's audit history, oldest first (404 for a job the caller's tenant does not have)."""
         self._load(principal, job_id)
-        fingerprint = query_fingerprint(tenant=principal.tenant_id, history_of=job_id)
-        after = self._cursors.decode(cursor, fingerprint=fingerprint) if cursor else None
         events, more = self._history.query(principal.tenant_id, job_id, limit=limit, after_event_id=after)
-        next_cursor = None
-        if more and events:
-            next_cursor = self._cursors.encode(after=events[-1].id, fingerprint=fingerprint)
-        return HistoryPage(items=events, next_cursor=next_cursor)
+        return events, events[-1].id if more and events else None
 
     def check_ready(self) -> None:
         try:
@@ -227,5 +212,4 @@ def job_service() -> JobService:
         HistoryRepository(table),
         JobEnding(table, ReexportRepository(table)),
         GenerateQueue(clients.sqs(), settings.generate_queue_url),
-        CursorCodec(Signer(secrets.secret_source(settings.signing_secret_parameter), purpose="list-cursor")),
     )

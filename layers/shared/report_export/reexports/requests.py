@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 from uuid6 import uuid7
 
-from report_export.aws import clients, secrets
+from report_export.aws import clients
 from report_export.aws.dynamo.codecs import StoredJob
 from report_export.aws.dynamo.table import StaleWrite
 from report_export.aws.sqs import GenerateQueue
@@ -37,11 +37,9 @@ from report_export.core.errors import (
 from report_export.core.history import HistoryEventType, new_event
 from report_export.core.models.common import JobStatus, now_utc
 from report_export.core.models.jobs import CreateJobRequest, Job
-from report_export.core.models.reexports import Reexport, ReexportOverrides, ReexportPage, ReexportStatus
+from report_export.core.models.reexports import Reexport, ReexportOverrides, ReexportStatus
 from report_export.core.observability import logger, metrics
-from report_export.core.paging import CursorCodec, query_fingerprint
 from report_export.core.settings import get_settings
-from report_export.core.signing import Signer
 from report_export.jobs.downloads import DownloadService, download_service
 from report_export.jobs.ending import file_of
 from report_export.jobs.service import JobService, job_service
@@ -83,14 +81,12 @@ class ReexportRequests:
         records: Records,
         repair: Repair,
         queue: GenerateQueue,
-        cursors: CursorCodec,
         jobs: JobService,
         downloads: DownloadService,
     ) -> None:
         self._records = records
         self._repair = repair
         self._queue = queue
-        self._cursors = cursors
         self._jobs = jobs
         self._downloads = downloads
 
@@ -168,22 +164,13 @@ class ReexportRequests:
         status: ReexportStatus | None,
         report_id: str | None,
         limit: int,
-        cursor: str | None,
-    ) -> ReexportPage:
-        fingerprint = query_fingerprint(
-            tenant=principal.tenant_id,
-            list="reexports",
-            status=status.value if status else None,
-            report_id=report_id,
-        )
-        after = self._cursors.decode(cursor, fingerprint=fingerprint) if cursor else None
+        after: str | None,
+    ) -> tuple[list[Reexport], str | None]:
+        """Newest first: a page of re-exports after `after`, and the id to continue after when more follow."""
         stored, more = self._records.reexports.query(
             principal.tenant_id, status=status, report_id=report_id, limit=limit, after_reexport_id=after
         )
-        next_cursor = None
-        if more and stored:
-            next_cursor = self._cursors.encode(after=stored[-1].record.id, fingerprint=fingerprint)
-        return ReexportPage(items=[entry.record for entry in stored], next_cursor=next_cursor)
+        return [entry.record for entry in stored], stored[-1].record.id if more and stored else None
 
     def cancel_reexport(self, principal: Principal, reexport_id: str) -> ReexportCancelOutcome:
         """A re-export's cancel is its job's cancel: a queued job ends with its re-export at once, a running
@@ -307,7 +294,6 @@ def reexport_requests() -> ReexportRequests:
         records,
         Repair(records.jobs, records.reexports, ending),
         GenerateQueue(clients.sqs(), settings.generate_queue_url),
-        CursorCodec(Signer(secrets.secret_source(settings.signing_secret_parameter), purpose="list-cursor")),
         job_service(),
         download_service(),
     )

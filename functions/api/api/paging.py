@@ -1,4 +1,5 @@
-"""Opaque list cursors: signed, and bound to the tenant and filters of the query they came from."""
+"""Opaque list cursors in the next_cursor query parameter: signed, and bound to the tenant and filters
+of the query they came from. The domain pages by item id; only this edge turns ids into cursors."""
 
 from __future__ import annotations
 
@@ -6,9 +7,12 @@ import binascii
 import hashlib
 import json
 import re
+from functools import cache
 
+from report_export.aws.secrets import secret_source
 from report_export.core.errors import InvalidCursor
 from report_export.core.models.common import canonical_json
+from report_export.core.settings import get_settings
 from report_export.core.signing import Signer, b64url_decode, b64url_encode
 
 _POSITION_RE = re.compile(r"^[0-9a-f-]{36}$")
@@ -42,3 +46,23 @@ class CursorCodec:
         if not isinstance(after, str) or not _POSITION_RE.match(after):
             raise InvalidCursor("next_cursor is not a cursor this API issued")
         return after
+
+
+@cache
+def cursor_codec() -> CursorCodec:
+    settings = get_settings()
+    return CursorCodec(Signer(secret_source(settings.signing_secret_parameter), purpose="list-cursor"))
+
+
+def position_of(next_cursor: str | None, **binding: str | None) -> str | None:
+    """The id to continue after, from a cursor this API issued for the same query (InvalidCursor otherwise)."""
+    if next_cursor is None:
+        return None
+    return cursor_codec().decode(next_cursor, fingerprint=query_fingerprint(**binding))
+
+
+def cursor_after(last_id: str | None, **binding: str | None) -> str | None:
+    """The cursor of the next page, when one follows the item last_id."""
+    if last_id is None:
+        return None
+    return cursor_codec().encode(after=last_id, fingerprint=query_fingerprint(**binding))
