@@ -25,6 +25,7 @@ from support.reexports import (
     object_bytes,
     run_worker,
 )
+from support.state_machine import ANNOUNCED_PATH, state_names
 
 SORT_KEY = definition_for(JobType.FEED_INTAKE_EXPORT).sort_key
 
@@ -350,19 +351,7 @@ def test_an_ordinary_job_takes_the_same_states_with_one_item_each(api, aws):
     assert len(execution_input["announcement"]["notified"]) == 1
     assert execution_input["announcement"]["notified"] == execution_input["announcement"]["notified_without_event"]
     assert "reexport" not in execution_input["announcement"]["event"]["detail"]
-    history_events = aws.sfn.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)["events"]
-    entered = [
-        event["stateEnteredEventDetails"]["name"] for event in history_events if "stateEnteredEventDetails" in event
-    ]
-    assert entered == [
-        "Check Outcome",
-        "Store Outcome",
-        "Publish Event",
-        "Notify Subscribers",
-        "Mark Notified",
-        "Check Completion",
-        "Finish Job",
-    ]
+    assert state_names(aws.sfn, execution["executionArn"]) == ANNOUNCED_PATH
 
 
 def store_result_as_internal_service(api, aws, requested, original):
@@ -505,11 +494,7 @@ def test_a_refused_failure_transaction_changes_nothing_and_ends_the_execution_fa
     execution = execution_of(run_worker(aws), requested["job_id"])
 
     history_events = aws.sfn.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)
-    entered = [
-        event["stateEnteredEventDetails"]["name"]
-        for event in history_events["events"]
-        if "stateEnteredEventDetails" in event
-    ]
+    entered = state_names(aws.sfn, execution["executionArn"])
     assert entered == ["Check Outcome", "Store Outcome", "Read Job", "Check Stored Result", "Fail Store"]
     stores = [
         event

@@ -24,11 +24,13 @@ from moto import mock_aws
 from report_export.aws.stepfunctions import ExecutionInput
 
 from support.state_machine import (
+    ANNOUNCED_PATH,
     DEFINITION_PATH,
     create_report_state_machine,
     definition_placeholders,
     render_definition,
     required_iam_actions,
+    state_names,
     task_resources,
     template_granted_actions,
     template_substitution_names,
@@ -391,11 +393,6 @@ def result_input(world: World, outcome: str = "succeeded", *, attempt: int = 1) 
     return execution_input
 
 
-def state_names(sfn: Any, execution_arn: str) -> list[str]:
-    history = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
-    return [event["stateEnteredEventDetails"]["name"] for event in history if "stateEnteredEventDetails" in event]
-
-
 # --- the definition itself ----------------------------------------------------------------------------------
 
 
@@ -496,15 +493,7 @@ def test_given_running_job_when_outcome_failed_then_job_fails_with_error_and_is_
     [event] = world.events()
     assert event["detail-type"] == "Report Job Failed"
     assert event["detail"]["error_code"] == "NO_DATA"
-    assert state_names(world.sfn, execution["executionArn"]) == [
-        "Check Outcome",
-        "Store Outcome",
-        "Publish Event",
-        "Notify Subscribers",
-        "Mark Notified",
-        "Check Completion",
-        "Finish Job",
-    ]
+    assert state_names(world.sfn, execution["executionArn"]) == ANNOUNCED_PATH
 
 
 def test_given_cancelled_job_when_failure_arrives_then_job_stays_cancelled_and_nothing_is_announced(world):

@@ -125,3 +125,21 @@ def create_report_state_machine(
     return state_machine.create_state_machine(
         sfn_client, name=STATE_MACHINE_NAME, definition=render_definition(substitutions), role_arn=role_arn
     )
+
+
+# The states every announced outcome passes through, from input check to success.
+ANNOUNCED_PATH = [
+    "Check Outcome",
+    "Store Outcome",
+    "Publish Event",
+    "Notify Subscribers",
+    "Mark Notified",
+    "Check Completion",
+    "Finish Job",
+]
+
+
+def state_names(sfn: Any, execution_arn: str) -> list[str]:
+    """The states an execution entered, in order."""
+    history = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+    return [event["stateEnteredEventDetails"]["name"] for event in history if "stateEnteredEventDetails" in event]
