@@ -252,7 +252,9 @@ class JobEnding:
                 changes["changed_inputs"] = inputs
         return changes
 
-    def _comparison(self, record: Reexport, job: Job, outcome: Succeeded | Superseded, guard: Guard):
+    def _comparison(
+        self, record: Reexport, job: Job, outcome: Succeeded | Superseded, guard: Guard
+    ) -> ComparisonSummary:
         if isinstance(outcome, Superseded):
             return ComparisonSummary(compared=False, reason=_BY_INTERNAL_SERVICE)
         if guard is Guard.ENDED or self._comparer is None:

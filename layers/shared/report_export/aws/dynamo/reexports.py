@@ -135,7 +135,9 @@ class ReexportRepository:
             )
         )
 
-    def mark_announced(self, tenant_id: str, reexport_id: str, *, expected_version: int, marker: str, now: str):
+    def mark_announced(
+        self, tenant_id: str, reexport_id: str, *, expected_version: int, marker: str, now: str
+    ) -> StoredReexport:
         """notification_sent_at, for the request holding the claim at the version it read; the claim goes."""
         return self.apply(
             reexport_update(
