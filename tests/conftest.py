@@ -58,6 +58,7 @@ from report_export.jobs.downloads import download_service  # noqa: E402
 from report_export.jobs.service import job_service  # noqa: E402
 from report_export.reexports.requests import reexport_requests  # noqa: E402
 from report_export.reexports.results import reexport_results  # noqa: E402
+from report_export.sweeping.sweeper import sweeper  # noqa: E402
 
 from support.events import claims_for, http_event  # noqa: E402
 from support.state_machine import create_report_state_machine, wait_for_execution  # noqa: E402
@@ -82,6 +83,7 @@ def _forget_cold_start_state() -> None:
     cursor_codec.cache_clear()
     reexport_results.cache_clear()
     generation.reset()
+    sweeper.cache_clear()
 
 
 @dataclass
@@ -189,6 +191,7 @@ def aws(monkeypatch: pytest.MonkeyPatch, upstream: SampleUpstream) -> Iterator[A
             Name=os.environ["INTERNAL_SERVICE_TOKEN_PARAMETER"], Type="SecureString", Value="upstream-service-token"
         )
         monkeypatch.setenv("GENERATE_QUEUE_URL", queue_url)
+        monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", dlq_url)
         monkeypatch.setenv("STATE_MACHINE_ARN", state_machine_arn)
         monkeypatch.setenv("REPORT_TOPIC_ARN", topic_arn)
         for service in ("FEED", "TELEMETRY", "WEIGHVISION", "ACTIVITY"):

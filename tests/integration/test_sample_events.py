@@ -24,6 +24,7 @@ from report_export.reexports.requests import reexport_requests
 
 from conftest import LambdaContextStub
 from support.reexports import put_job
+from support.sweeping import forget_when_the_job_was_queued
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 SAMPLE_JOB_ID = "019a8f0e-3a51-7c2e-9d41-4a0b5c6d7e8f"
@@ -62,12 +63,16 @@ REEXPORT_EVENTS = {
 SAMPLE_REEXPORT_ID = "019a8f12-7d4e-7f50-9b6c-7d8e9f0a1b2c"
 SAMPLE_REEXPORT_JOB_ID = "019a8f12-7d4f-7a61-8c7d-8e9f0a1b2c3d"
 GENERATOR_EVENTS = ["generator_sqs_batch.json"]
+SWEEPER_EVENTS = ["sweeper_schedule.json"]
 
 
 def test_every_sample_event_is_covered():
     assert sorted(path.name for path in EVENTS.glob("api_*.json")) == sorted(EXPECTED)
     assert sorted(path.name for path in EVENTS.glob("generator_*.json")) == sorted(GENERATOR_EVENTS)
-    assert sorted(path.name for path in EVENTS.glob("*.json")) == sorted([*EXPECTED, *GENERATOR_EVENTS])
+    assert sorted(path.name for path in EVENTS.glob("sweeper_*.json")) == sorted(SWEEPER_EVENTS)
+    assert sorted(path.name for path in EVENTS.glob("*.json")) == sorted(
+        [*EXPECTED, *GENERATOR_EVENTS, *SWEEPER_EVENTS]
+    )
 
 
 @pytest.fixture
@@ -213,3 +218,15 @@ def test_a_record_that_is_not_a_wake_up_fails_alone(aws, sample_job):
     assert response == {"batchItemFailures": [{"itemIdentifier": "broken-1"}]}
     aws.wait_for_executions()
     assert job_service().get_job_of_tenant(SAMPLE_TENANT, SAMPLE_JOB_ID).status is JobStatus.SUCCEEDED
+
+
+def test_the_sweeper_sample_runs_a_sweep_that_wakes_a_forgotten_queued_job(aws, sample_job):
+    from sweeper.handler import lambda_handler
+
+    aws.receive_all(aws.queue_url)  # the sample job has no wake-up queued: as if it had been lost
+    forget_when_the_job_was_queued(aws, SAMPLE_TENANT, SAMPLE_JOB_ID)
+
+    result = lambda_handler(json.loads((EVENTS / "sweeper_schedule.json").read_text()), LambdaContextStub())
+
+    assert result == {"requeued": 0, "failed": 0, "woken": 1, "dead_letters": 0}
+    assert aws.queued_messages() == [{"tenant_id": SAMPLE_TENANT, "job_id": SAMPLE_JOB_ID}]

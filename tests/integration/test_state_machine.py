@@ -345,6 +345,7 @@ def _announcement(
 
 def result_input(world: World, outcome: str = "succeeded", *, attempt: int = 1) -> dict[str, Any]:
     execution_input: dict[str, Any] = {
+        "name": f"{world.job_id}-{attempt}",
         "tenant_id": world.tenant,
         "job_id": world.job_id,
         "job_type": JOB_TYPE,

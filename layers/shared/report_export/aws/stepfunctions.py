@@ -59,6 +59,8 @@ class StoredObject(BaseModel):
 
 
 class ExecutionInput(BaseModel):
+    # The job id and attempt (and what handed it over, when not the generator): a duplicate start is harmless.
+    name: str
     tenant_id: str
     job_id: str
     job_type: str
@@ -106,8 +108,10 @@ def execution_input(
     announced: Announcement,
     stored_object: StoredObject | None = None,
     rollback: Rollback | None = None,
+    handed_over_by: str | None = None,
 ) -> ExecutionInput:
     return ExecutionInput(
+        name=f"{job.id}-{attempt}" + (f"-{handed_over_by}" if handed_over_by else ""),
         tenant_id=job.tenant_id,
         job_id=job.id,
         job_type=job.job_type.value,
@@ -137,7 +141,7 @@ class ResultStateMachine:
         try:
             self._client.start_execution(
                 stateMachineArn=self._arn,
-                name=f"{execution.job_id}-{execution.attempt}",
+                name=execution.name,
                 input=canonical_json(execution.model_dump(mode="json", exclude_none=True)),
             )
         except self._client.exceptions.ExecutionAlreadyExists:

@@ -36,6 +36,12 @@ class Settings(BaseModel):
     # Longer than the generator's timeout, so a live attempt is never taken over.
     lease_seconds: int = Field(960, alias="JOB_LEASE_SEC", ge=30)
     progress_interval_seconds: float = Field(2.0, alias="PROGRESS_INTERVAL_SEC", ge=0)
+    # The sweeper: attempts a job gets before an expired lease fails it, how long a queued job waits
+    # unclaimed before its wake-up is sent again, how many jobs one sweep looks at per kind of work.
+    max_attempts: int = Field(3, alias="MAX_ATTEMPTS", ge=1, le=20)
+    sweep_queued_after_seconds: int = Field(300, alias="SWEEP_QUEUED_AFTER_SEC", ge=30)
+    sweep_page_size: int = Field(100, alias="SWEEP_PAGE_SIZE", ge=10, le=1000)
+    dead_letter_queue_url: str = Field("", alias="DEAD_LETTER_QUEUE_URL")
     service_token_parameter: str = Field("", alias="INTERNAL_SERVICE_TOKEN_PARAMETER")
     upstream_max_attempts: int = Field(6, alias="UPSTREAM_MAX_ATTEMPTS", ge=1, le=20)
     upstream_backoff_base_seconds: float = Field(0.5, alias="UPSTREAM_BACKOFF_BASE_SEC", ge=0)

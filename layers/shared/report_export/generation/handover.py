@@ -60,8 +60,10 @@ class HandOver:
     def succeeded(self, claimed: StoredJob, report: ReportFile) -> None:
         self._start(self.success_input(claimed, report))
 
-    def failed(self, claimed: StoredJob, failure: Failed) -> None:
-        self._start(self.failure_input(claimed, failure))
+    def failed(
+        self, claimed: StoredJob, failure: Failed, *, guard: Guard = Guard.ATTEMPT, handed_over_by: str | None = None
+    ) -> None:
+        self._start(self.failure_input(claimed, failure, guard=guard, handed_over_by=handed_over_by))
         metrics.add_metric(name="JobsFailed", unit="Count", value=1)
         logger.warning("Job failed", extra={"error_code": failure.code, "error_message": failure.message})
 
@@ -115,9 +117,11 @@ class HandOver:
             ),
         )
 
-    def failure_input(self, claimed: StoredJob, failure: Failed) -> ExecutionInput:
+    def failure_input(
+        self, claimed: StoredJob, failure: Failed, *, guard: Guard = Guard.ATTEMPT, handed_over_by: str | None = None
+    ) -> ExecutionInput:
         job = claimed.job
-        ending = self._ending.plan(claimed, failure, guard=Guard.ATTEMPT)
+        ending = self._ending.plan(claimed, failure, guard=guard)
         event, notification = notices.failed(
             job, definition_for(job.job_type), failure.code, failure.message, record=ending.record
         )
@@ -134,6 +138,7 @@ class HandOver:
                 notification=notification,
                 now=format_timestamp(now_utc()),
             ),
+            handed_over_by=handed_over_by,
         )
 
     def _start(self, execution: ExecutionInput) -> None:

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from report_export.aws.dynamo import keys
 from report_export.core.history import HistoryEvent
-from report_export.core.models.common import canonical_json
+from report_export.core.models.common import JobStatus, canonical_json
 from report_export.core.models.jobs import Job
 from report_export.core.models.reexports import Reexport
 
@@ -51,6 +51,7 @@ class StoredJob:
     job: Job
     version: int
     attempt: int = 0
+    lease_expires_at: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +99,9 @@ def job_item(job: Job, *, version: int, params_hash: str) -> dict[str, Any]:
         by_status=keys.status_pk(job.tenant_id, job.status),
         by_type=keys.type_pk(job.tenant_id, job.job_type),
     )
+    if job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
+        indexed["GSI3PK"] = keys.unfinished_pk(job.status)
+        indexed["GSI3SK"] = keys.unfinished_sk(attributes["updated_at"], job.tenant_id, job.id)
     return {**attributes, **indexed, "version": version, "params_hash": params_hash}
 
 
@@ -111,6 +115,7 @@ def stored_job(raw_item: dict[str, Any]) -> StoredJob:
         job=Job.model_validate(_whole_numbers(attributes)),
         version=int(item["version"]),
         attempt=int(item.get("attempt", 0)),
+        lease_expires_at=item.get("lease_expires_at"),
     )
 
 

@@ -109,6 +109,22 @@ class JobRepository:
         """Change a running job only while this attempt still owns it (StaleWrite otherwise)."""
         return self.apply(attempt_update(current, changes, remove=remove))
 
+    def unfinished(self, status: JobStatus, *, due_before: str, limit: int) -> list[tuple[str, str]]:
+        """(tenant, job id) of up to `limit` jobs in `status` that fell due before `due_before`, oldest first,
+        from the sparse index of unfinished jobs (keys only: read each job again before acting on it)."""
+        found, _ = self.table.read_page(
+            {
+                "IndexName": keys.UNFINISHED_INDEX,
+                "KeyConditionExpression": "GSI3PK = :pk AND GSI3SK < :due",
+                "ExpressionAttributeValues": serialize({":pk": keys.unfinished_pk(status), ":due": due_before}),
+                "ScanIndexForward": True,
+            },
+            None,
+            limit=limit,
+            filtered=False,
+        )
+        return [(item["PK"]["S"].removeprefix("TENANT#"), item["SK"]["S"].removeprefix("JOB#")) for item in found]
+
     def query(
         self,
         tenant_id: str,

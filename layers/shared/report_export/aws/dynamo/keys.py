@@ -9,6 +9,9 @@ Indexes for the list filters, so a filtered page is read from an index instead o
             GSI1PK=TENANT#{tenant}#REEXPORT_STATUS#{status}   GSI1SK=REEXPORT#{reexport_id}
   ByType    GSI2PK=TENANT#{tenant}#TYPE#{job_type}            GSI2SK=JOB#{job_id}
             GSI2PK=TENANT#{tenant}#REEXPORTS_OF#{job_id}      GSI2SK=REEXPORT#{reexport_id}
+A sparse index of the jobs that are not finished, for the sweeper (items leave it when they end):
+  Unfinished  GSI3PK=UNFINISHED#{queued|running}  GSI3SK={due}#{tenant}#{job_id}
+            due: the lease's end for a running job, the last change for a queued one (ISO timestamps sort)
 A tenant id never holds "#", so the prefixes cannot collide.
 """
 
@@ -21,7 +24,9 @@ from report_export.core.models.reexports import ReexportStatus
 
 BY_STATUS_INDEX = "ByStatus"
 BY_TYPE_INDEX = "ByType"
-KEY_ATTRIBUTES = ("PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK")
+UNFINISHED_INDEX = "Unfinished"
+UNFINISHED_ATTRIBUTES = ("GSI3PK", "GSI3SK")
+KEY_ATTRIBUTES = ("PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", *UNFINISHED_ATTRIBUTES)
 HEALTH_KEY = {"PK": "HEALTH", "SK": "HEALTH"}
 
 
@@ -59,6 +64,14 @@ def reexports_of_pk(tenant_id: str, report_id: str) -> str:
 
 def history_prefix(job_id: str) -> str:
     return f"HISTORY#{job_id}#"
+
+
+def unfinished_pk(status: JobStatus) -> str:
+    return f"UNFINISHED#{status.value}"
+
+
+def unfinished_sk(due: str, tenant_id: str, job_id: str) -> str:
+    return f"{due}#{tenant_id}#{job_id}"
 
 
 def job_key(tenant_id: str, job_id: str) -> dict[str, Any]:

@@ -92,6 +92,7 @@ def job_update(
     increments: tuple[str, ...] = (),
 ) -> ConditionalUpdate:
     values = _with_status_index(dict(changes), lambda status: keys.status_pk(tenant_id, JobStatus(status)))
+    values, remove = _with_unfinished_index(tenant_id, job_id, values, remove)
     return conditional_update(
         keys.job_key(tenant_id, job_id),
         values,
@@ -101,6 +102,22 @@ def job_update(
         remove=remove,
         increments=increments,
     )
+
+
+def _with_unfinished_index(
+    tenant_id: str, job_id: str, values: dict[str, Any], remove: tuple[str, ...]
+) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """Keeps the job's place in the sparse index of unfinished jobs: a running job is due when its lease ends,
+    a queued one from its last change; a job that ends leaves the index, in the same write."""
+    status = JobStatus(values["status"]) if "status" in values else None
+    if status is not None and status not in (JobStatus.QUEUED, JobStatus.RUNNING):
+        return values, (*remove, *keys.UNFINISHED_ATTRIBUTES)
+    if status is not None:
+        values["GSI3PK"] = keys.unfinished_pk(status)
+    due = values.get("lease_expires_at") or (values.get("updated_at") if status is JobStatus.QUEUED else None)
+    if due:
+        values["GSI3SK"] = keys.unfinished_sk(due, tenant_id, job_id)
+    return values, remove
 
 
 def versioned_update(
@@ -127,6 +144,22 @@ def attempt_update(current: StoredJob, changes: dict[str, Any], *, remove: tuple
         condition="#status = :running AND #attempt = :attempt",
         condition_names={"#status": "status", "#attempt": "attempt"},
         condition_values={":running": JobStatus.RUNNING.value, ":attempt": current.attempt},
+        remove=remove,
+    )
+
+
+def expired_lease_update(
+    current: StoredJob, changes: dict[str, Any], *, now: str, remove: tuple[str, ...] = ()
+) -> ConditionalUpdate:
+    """Applies only while the job runs under the attempt read and its lease has run out: a worker that
+    is still alive keeps its job by extending the lease."""
+    return job_update(
+        current.job.tenant_id,
+        current.job.id,
+        changes,
+        condition="#status = :running AND #attempt = :attempt AND #lease < :now",
+        condition_names={"#status": "status", "#attempt": "attempt", "#lease": "lease_expires_at"},
+        condition_values={":running": JobStatus.RUNNING.value, ":attempt": current.attempt, ":now": now},
         remove=remove,
     )
 

@@ -1,0 +1,159 @@
+"""The sweeper against the emulated account: expired leases, lost wake-ups and dead letters end up
+finished, each once, through the same job-ending path as everything else."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+from report_export.core.models.common import format_timestamp, now_utc
+from report_export.sweeping.sweeper import sweeper
+
+from support.reexports import JOBS, REEXPORTS, put_succeeded_report, run_worker
+from support.sweeping import expire_the_lease, forget_when_the_job_was_queued
+from support.tables import job_repository
+
+
+def claim(job_id: str, tenant: str = "tenant-a"):
+    now = now_utc()
+    claimed = job_repository().claim(tenant, job_id, now=format_timestamp(now), lease_until="2099-01-01T00:00:00.000Z")
+    assert claimed is not None
+    return claimed
+
+
+def job(api, job_id: str) -> dict:
+    return api.call("GET", f"{JOBS}/{job_id}").json
+
+
+def a_worker_died_mid_run(api, aws) -> str:
+    """A job claimed by a worker that never came back: its wake-up gone, its lease run out."""
+    job_id = api.create_job().json["id"]
+    for message in aws.receive_all(aws.queue_url):
+        aws.sqs.delete_message(QueueUrl=aws.queue_url, ReceiptHandle=message["ReceiptHandle"])
+    claim(job_id)
+    expire_the_lease(aws, "tenant-a", job_id)
+    return job_id
+
+
+def test_a_job_whose_worker_died_is_requeued_and_a_later_attempt_finishes_it_with_one_file(api, aws):
+    job_id = a_worker_died_mid_run(api, aws)
+
+    report = sweeper().sweep()
+    requeued = job(api, job_id)
+    executions = run_worker(aws)
+
+    assert (report.requeued, report.failed) == (1, 0)
+    assert requeued["status"] == "queued"
+    assert [execution["status"] for execution in executions] == ["SUCCEEDED"]
+    finished = job(api, job_id)
+    assert finished["status"] == "succeeded"
+    assert f"/{job_id}/2/" in finished["file_path"]  # the second attempt's
+    keys = [item["Key"] for item in aws.s3.list_objects_v2(Bucket=aws.bucket).get("Contents", [])]
+    assert keys == [finished["file_path"]]
+
+
+def test_a_live_worker_keeps_its_job(api, aws):
+    job_id = api.create_job().json["id"]
+    claim(job_id)  # its lease runs until 2099
+
+    report = sweeper().sweep()
+
+    assert (report.requeued, report.failed) == (0, 0)
+    assert job(api, job_id)["status"] == "running"
+
+
+def test_after_the_last_attempt_an_expired_lease_fails_the_job_and_its_reexport_and_says_so(api, aws):
+    original = put_succeeded_report(aws)
+    requested = api.call("POST", REEXPORTS, body={"report_id": original.id}).json
+    for message in aws.receive_all(aws.queue_url):
+        aws.sqs.delete_message(QueueUrl=aws.queue_url, ReceiptHandle=message["ReceiptHandle"])
+    for _ in range(3):  # MAX_ATTEMPTS is 3 here: three claims, each lease run out
+        claim(requested["job_id"])
+        expire_the_lease(aws, "tenant-a", requested["job_id"])
+
+    report = sweeper().sweep()
+    [execution] = aws.wait_for_executions()
+
+    assert (report.failed, report.requeued) == (1, 0)
+    assert execution["status"] == "SUCCEEDED" and execution["name"].endswith("-3-swept")
+    failed = job(api, requested["job_id"])
+    assert (failed["status"], failed["error_code"]) == ("failed", "LEASE_EXPIRED")
+    record = api.call("GET", f"{REEXPORTS}/{requested['id']}").json
+    assert (record["status"], record["error_code"]) == ("failed", "LEASE_EXPIRED")
+    assert job(api, original.id)["active_reexport_id"] is None
+    [notification] = aws.notifications()
+    assert notification["MessageAttributes"]["status"]["Value"] == "failed"
+    assert "LEASE_EXPIRED" in notification["Message"]
+
+
+def test_a_lost_wake_up_is_sent_again_once_and_the_job_completes(api, aws):
+    job_id = api.create_job().json["id"]
+    for message in aws.receive_all(aws.queue_url):
+        aws.sqs.delete_message(QueueUrl=aws.queue_url, ReceiptHandle=message["ReceiptHandle"])
+    forget_when_the_job_was_queued(aws, "tenant-a", job_id)
+
+    first, second = sweeper().sweep(), sweeper().sweep()
+
+    assert (first.woken, second.woken) == (1, 0)  # woken now: not due again at once
+    run_worker(aws)
+    assert job(api, job_id)["status"] == "succeeded"
+
+
+def test_a_recently_queued_job_is_left_to_its_own_wake_up(api, aws):
+    job_id = api.create_job().json["id"]
+
+    assert sweeper().sweep().woken == 0
+    assert [message["job_id"] for message in aws.queued_messages()] == [job_id]
+
+
+def test_a_dead_letter_fails_its_job_announced_and_leaves_the_queue(api, aws):
+    job_id = api.create_job().json["id"]
+    for message in aws.receive_all(aws.queue_url):
+        aws.sqs.delete_message(QueueUrl=aws.queue_url, ReceiptHandle=message["ReceiptHandle"])
+    claim(job_id)
+    aws.sqs.send_message(
+        QueueUrl=aws.dead_letter_queue_url, MessageBody=json.dumps({"tenant_id": "tenant-a", "job_id": job_id})
+    )
+    aws.sqs.send_message(QueueUrl=aws.dead_letter_queue_url, MessageBody="not a wake-up")
+
+    report = sweeper().sweep()
+    aws.wait_for_executions()
+
+    assert (report.dead_letters, report.failed) == (2, 1)
+    failed = job(api, job_id)
+    assert (failed["status"], failed["error_code"]) == ("failed", "DEAD_LETTERED")
+    assert [event["detail"]["error_code"] for event in aws.events()] == ["DEAD_LETTERED"]
+    assert aws.receive_all(aws.dead_letter_queue_url, visibility_timeout=0) == []
+
+
+def test_a_dead_letter_of_a_finished_job_is_only_removed(api, aws):
+    job_id = api.create_job().json["id"]
+    run_worker(aws)
+    aws.sqs.send_message(
+        QueueUrl=aws.dead_letter_queue_url, MessageBody=json.dumps({"tenant_id": "tenant-a", "job_id": job_id})
+    )
+
+    report = sweeper().sweep()
+
+    assert (report.dead_letters, report.failed) == (1, 0)
+    assert job(api, job_id)["status"] == "succeeded"
+
+
+def test_two_sweepers_at_once_do_each_thing_once(api, serialized_aws):
+    aws = serialized_aws
+    died = a_worker_died_mid_run(api, aws)
+    lost = api.create_job().json["id"]
+    for message in aws.receive_all(aws.queue_url):
+        aws.sqs.delete_message(QueueUrl=aws.queue_url, ReceiptHandle=message["ReceiptHandle"])
+    forget_when_the_job_was_queued(aws, "tenant-a", lost)
+    reports = []
+
+    threads = [threading.Thread(target=lambda: reports.append(sweeper().sweep())) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sum(report.requeued for report in reports) == 1
+    assert sum(report.woken for report in reports) == 1
+    assert sorted(message["job_id"] for message in aws.queued_messages()) == sorted([died, lost])
