@@ -22,19 +22,16 @@ from report_export.aws.dynamo.jobs import JobRepository
 from report_export.aws.dynamo.reexports import ReexportRepository
 from report_export.aws.dynamo.table import StaleWrite, Table
 from report_export.aws.s3 import MultipartUpload
-from report_export.aws.stepfunctions import ResultStateMachine
 from report_export.core.history import SERVICE_ACTOR
 from report_export.core.models.common import Compression, JobStatus, format_timestamp, now_utc
 from report_export.core.models.jobs import GenerateJobMessage, Job
 from report_export.core.observability import logger, metrics
 from report_export.core.settings import Settings, get_settings
-from report_export.core.signing import Signer
-from report_export.generation.handover import HandOver, ReportFile
+from report_export.generation.handover import HandOver, ReportFile, build_hand_over
 from report_export.generation.progress import Progress
 from report_export.generation.sources import Page, RetryPolicy, UpstreamBadData, UpstreamClient, UpstreamError
 from report_export.generation.writers import GzipCompressor, RowEncoder, make_encoder, mime_type
 from report_export.jobs.ending import Cancelled, Failed, Guard, JobEnding
-from report_export.jobs.links import DOWNLOAD_TOKEN_PURPOSE, DownloadTokens
 from report_export.reexports.comparison import StoredFileComparer
 from report_export.reports import BadRecord, ReportDefinition, definition_for
 
@@ -261,14 +258,7 @@ def generator() -> Generator:
     ending = JobEnding(
         table, ReexportRepository(table), comparer=StoredFileComparer(clients.s3(), settings.reports_bucket)
     )
-    hand_over = HandOver(
-        settings,
-        ending,
-        ResultStateMachine(clients.stepfunctions(), settings.state_machine_arn),
-        DownloadTokens(
-            Signer(secrets.secret_source(settings.signing_secret_parameter), purpose=DOWNLOAD_TOKEN_PURPOSE)
-        ),
-    )
+    hand_over = build_hand_over(settings, ending)
     return Generator(settings, JobRepository(table), ending, upstream_client(), clients.s3(), hand_over)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from report_export.aws import clients, secrets
 from report_export.aws.dynamo.codecs import StoredJob
 from report_export.aws.s3 import StoredObject
 from report_export.aws.stepfunctions import (
@@ -20,10 +21,11 @@ from report_export.aws.stepfunctions import StoredObject as ObjectToDelete
 from report_export.core.models.common import FileReference, format_timestamp, now_utc
 from report_export.core.observability import logger, metrics
 from report_export.core.settings import Settings
+from report_export.core.signing import Signer
 from report_export.generation import notices
 from report_export.generation.manifest import manifest
 from report_export.jobs.ending import Failed, Guard, JobEnding, Succeeded
-from report_export.jobs.links import DownloadGrant, DownloadTokens
+from report_export.jobs.links import DOWNLOAD_TOKEN_PURPOSE, DownloadGrant, DownloadTokens
 from report_export.reports import definition_for
 
 STORE_FAILED = Failed("STORE_FAILED", "The report was generated but could not be stored")
@@ -149,3 +151,15 @@ class HandOver:
         token = self._tokens.issue(DownloadGrant(tenant_id=tenant_id, job_id=job_id, expires_at=expires_at))
         base = self._settings.public_api_url.rstrip("/")
         return f"{base}/api/v1/reports/jobs/{job_id}/file?token={token}"
+
+
+def build_hand_over(settings: Settings, ending: JobEnding) -> HandOver:
+    """The hand-over with this cold start's Step Functions client and the download-link signer."""
+    return HandOver(
+        settings,
+        ending,
+        ResultStateMachine(clients.stepfunctions(), settings.state_machine_arn),
+        DownloadTokens(
+            Signer(secrets.secret_source(settings.signing_secret_parameter), purpose=DOWNLOAD_TOKEN_PURPOSE)
+        ),
+    )

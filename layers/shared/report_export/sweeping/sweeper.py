@@ -17,21 +17,18 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cache
 
-from report_export.aws import clients, secrets
+from report_export.aws import clients
 from report_export.aws.dynamo.codecs import StoredJob
 from report_export.aws.dynamo.jobs import JobRepository
 from report_export.aws.dynamo.reexports import ReexportRepository
 from report_export.aws.dynamo.table import StaleWrite, Table
 from report_export.aws.dynamo.updates import expired_lease_update, versioned_update
 from report_export.aws.sqs import DeadLetterQueue, GenerateQueue
-from report_export.aws.stepfunctions import ResultStateMachine
 from report_export.core.models.common import JobStatus, format_timestamp, now_utc
 from report_export.core.observability import logger, metrics
 from report_export.core.settings import Settings, get_settings
-from report_export.core.signing import Signer
-from report_export.generation.handover import HandOver
+from report_export.generation.handover import HandOver, build_hand_over
 from report_export.jobs.ending import Failed, Guard, JobEnding
-from report_export.jobs.links import DOWNLOAD_TOKEN_PURPOSE, DownloadTokens
 
 LEASE_EXPIRED = Failed("LEASE_EXPIRED", "The report's generation stopped answering and ran out of attempts")
 DEAD_LETTERED = Failed("DEAD_LETTERED", "The report could not be generated: every delivery of its job failed")
@@ -169,14 +166,7 @@ def sweeper() -> Sweeper:
     settings = get_settings()
     table = Table(clients.dynamodb(), settings.table_name)
     ending = JobEnding(table, ReexportRepository(table))
-    hand_over = HandOver(
-        settings,
-        ending,
-        ResultStateMachine(clients.stepfunctions(), settings.state_machine_arn),
-        DownloadTokens(
-            Signer(secrets.secret_source(settings.signing_secret_parameter), purpose=DOWNLOAD_TOKEN_PURPOSE)
-        ),
-    )
+    hand_over = build_hand_over(settings, ending)
     return Sweeper(
         settings,
         JobRepository(table),
