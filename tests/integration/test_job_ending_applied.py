@@ -4,6 +4,7 @@ attempt, nothing at all."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -12,8 +13,9 @@ from botocore.exceptions import ClientError
 from report_export.aws import clients
 from report_export.core.history import SERVICE_ACTOR
 from report_export.core.models.common import FileReference, JobStatus
+from report_export.core.settings import get_settings
 from report_export.jobs import ending as ending_module
-from report_export.jobs.ending import Cancelled, Failed, Guard, JobEnding, Succeeded
+from report_export.jobs.ending import Cancelled, Failed, Guard, JobEnding, Succeeded, job_ending
 
 from support.reexports import JOBS, REEXPORTS, history, put_succeeded_report
 from support.tables import job_repository, reexport_repository, table
@@ -27,7 +29,7 @@ OUTCOMES = {
 
 
 def ending() -> JobEnding:
-    return JobEnding(table(), reexport_repository())
+    return job_ending(get_settings(), table())
 
 
 def claim(job_id: str, now: str = "2030-01-01T00:00:00.000Z", lease_until: str = "2030-01-01T00:10:00.000Z"):
@@ -141,3 +143,21 @@ def test_a_reexport_that_keeps_refusing_still_lets_its_job_end_alone(api, aws, m
     repaired = api.call("GET", f"{REEXPORTS}/{requested['id']}").json
     assert (repaired["status"], repaired["error_code"]) == ("failed", "NO_DATA")
     assert api.call("GET", f"{JOBS}/{requested['report_id']}").json["active_reexport_id"] is None
+
+
+@pytest.mark.parametrize("status", ["succeeded", "failed", "cancelled"])
+def test_the_record_retention_starts_when_the_job_ends(api, aws, status):
+    job_id = api.create_job().json["id"]
+    queued = aws.dynamodb.get_item(
+        TableName=aws.table_name, Key={"PK": {"S": "TENANT#tenant-a"}, "SK": {"S": f"JOB#{job_id}"}}
+    )
+    before = time.time()
+
+    ending().end(claim(job_id), OUTCOMES[status], guard=Guard.ATTEMPT)
+
+    item = aws.dynamodb.get_item(
+        TableName=aws.table_name, Key={"PK": {"S": "TENANT#tenant-a"}, "SK": {"S": f"JOB#{job_id}"}}
+    )
+    assert "ttl" not in queued["Item"]  # an unfinished job is never removed
+    expected = before + get_settings().record_retention_days * 86400
+    assert expected - 5 <= int(item["Item"]["ttl"]["N"]) <= expected + 60

@@ -153,3 +153,28 @@ def test_listing_never_scans_the_table(api, aws, monkeypatch):
 
     assert "scan" not in calls
     assert calls.count("query") >= 3
+
+
+def test_expired_filters_by_whether_the_file_is_still_kept_and_pages_fully(api, aws):
+    past, future = "2020-01-01T00:00:00.000Z", "2099-01-01T00:00:00.000Z"
+    ids = create_jobs(api, 7)
+    expires = {job_id: (past if index % 2 == 0 else future) for index, job_id in enumerate(ids[:6])}
+    for job_id, moment in expires.items():  # the seventh has no file and never expires
+        aws.dynamodb.update_item(
+            TableName=aws.table_name,
+            Key={"PK": {"S": "TENANT#tenant-a"}, "SK": {"S": f"JOB#{job_id}"}},
+            UpdateExpression="SET expires_at = :at",
+            ExpressionAttributeValues={":at": {"S": moment}},
+        )
+
+    expired = api.read_all_pages(JOBS, limit=2, expired="true")
+    kept = api.read_all_pages(JOBS, limit=2, expired="false")
+    queued_and_expired = api.read_all_pages(JOBS, limit=5, expired="true", status="queued")
+
+    assert [job_id for page in expired for job_id in page] == [j for j in reversed(ids) if expires.get(j) == past]
+    assert [len(page) for page in expired] == [2, 1]
+    assert [job_id for page in kept for job_id in page] == [j for j in reversed(ids) if expires.get(j) != past]
+    assert [job_id for page in queued_and_expired for job_id in page] == [
+        j for j in reversed(ids) if expires.get(j) == past
+    ]
+    assert api.call("GET", JOBS, query={"expired": "sometimes"}).error_code == "VALIDATION_ERROR"

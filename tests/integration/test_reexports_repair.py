@@ -7,7 +7,8 @@ from botocore.exceptions import ClientError
 
 from report_export.aws import clients
 from report_export.core.history import SERVICE_ACTOR
-from report_export.jobs.ending import Cancelled, Guard, JobEnding
+from report_export.core.settings import get_settings
+from report_export.jobs.ending import Cancelled, Guard, job_ending
 
 from conftest import LambdaContextStub
 from support.reexports import JOBS, REEXPORTS, generator_handler, history, put_succeeded_report, reexport_items
@@ -118,7 +119,7 @@ def test_a_cancel_whose_first_transaction_is_refused_still_ends_the_reexport(api
 
     monkeypatch.setattr(client, "transact_write_items", conflicting_write_first)
 
-    ending = JobEnding(table(), reexport_repository())
+    ending = job_ending(get_settings(), table())
     assert ending.end(claimed, Cancelled(by=SERVICE_ACTOR), guard=Guard.ATTEMPT) is not None
 
     record = api.call("GET", f"{REEXPORTS}/{requested['id']}").json

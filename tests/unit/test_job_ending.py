@@ -87,7 +87,7 @@ class CountingComparer:
 def ending(comparer=None) -> JobEnding:
     # No client: a plan given its re-export (or for a job without one) reads nothing.
     table = Table(None, TABLE)
-    return JobEnding(table, ReexportRepository(table), comparer=comparer)
+    return JobEnding(table, ReexportRepository(table), record_retention_days=3650, comparer=comparer)
 
 
 def job_update(items):

@@ -46,7 +46,7 @@ def create_job(request: CreateJobRequest) -> Response[Job]:
 @router.get(
     JOBS,
     summary="List jobs, newest first",
-    description="Roles: all readers. Filter by status and job_type; page with limit and next_cursor.",
+    description="Roles: all readers. Filter by status, job_type and expired; page with limit and next_cursor.",
     tags=["jobs"],
     security=BEARER_AUTH,
     responses={200: success_response(JobPage, "A page of jobs"), **error_responses(400, 401, 403)},
@@ -54,13 +54,21 @@ def create_job(request: CreateJobRequest) -> Response[Job]:
 def list_jobs(
     status: Annotated[JobStatus | None, Query(description="Only jobs in this status")] = None,
     job_type: Annotated[JobType | None, Query(description="Only jobs of this type")] = None,
+    expired: Annotated[
+        bool | None, Query(description="true: only jobs whose file has expired; false: only those whose has not")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=100, description="Page size")] = 20,
     next_cursor: Annotated[str | None, Query(max_length=1024, description="From the previous page")] = None,
 ) -> JobPage:
     principal = authenticate(router, READER_ROLES)
-    query = {"tenant": principal.tenant_id, "status": status, "job_type": job_type}
+    query = {"tenant": principal.tenant_id, "status": status, "job_type": job_type, "expired": expired}
     jobs, last = job_service().list_jobs(
-        principal, status=status, job_type=job_type, limit=limit, after=position_of(next_cursor, **query)
+        principal,
+        status=status,
+        job_type=job_type,
+        limit=limit,
+        after=position_of(next_cursor, **query),
+        expired=expired,
     )
     return JobPage(items=jobs, next_cursor=cursor_after(last, **query))
 

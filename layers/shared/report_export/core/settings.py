@@ -25,6 +25,9 @@ class Settings(BaseModel):
     # The signed file?token= link in e-mails outlives presigned URLs; it still ends.
     link_ttl_seconds: int = Field(7 * 86400, alias="REPORT_LINK_TTL_SEC", ge=300, le=90 * 86400)
     retention_days: int = Field(90, alias="REPORT_RETENTION_DAYS", ge=1, le=3650)
+    # A finished job's record (its parameters, file facts and manifest) outlives its file: what an audit
+    # asks for years later, and what a re-export regenerates from. DynamoDB's TTL removes it after this.
+    record_retention_days: int = Field(3650, alias="JOB_RECORD_RETENTION_DAYS", ge=30, le=36500)
     public_api_url: str = Field("", alias="PUBLIC_API_URL")
 
     state_machine_arn: str = Field("", alias="STATE_MACHINE_ARN")

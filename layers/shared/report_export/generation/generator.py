@@ -19,7 +19,6 @@ from typing import Any
 from report_export.aws import clients, secrets
 from report_export.aws.dynamo.codecs import StoredJob
 from report_export.aws.dynamo.jobs import JobRepository
-from report_export.aws.dynamo.reexports import ReexportRepository
 from report_export.aws.dynamo.table import StaleWrite, Table
 from report_export.aws.s3 import MultipartUpload
 from report_export.core.history import SERVICE_ACTOR
@@ -31,7 +30,7 @@ from report_export.generation.handover import HandOver, ReportFile, build_hand_o
 from report_export.generation.progress import Progress
 from report_export.generation.sources import Page, RetryPolicy, UpstreamBadData, UpstreamClient, UpstreamError
 from report_export.generation.writers import GzipCompressor, RowEncoder, make_encoder, mime_type
-from report_export.jobs.ending import Cancelled, Failed, Guard, JobEnding
+from report_export.jobs.ending import Cancelled, Failed, Guard, JobEnding, job_ending
 from report_export.reexports.comparison import StoredFileComparer
 from report_export.reports import BadRecord, ReportDefinition, definition_for
 
@@ -255,9 +254,7 @@ def upstream_client() -> UpstreamClient:
 def generator() -> Generator:
     settings = get_settings()
     table = Table(clients.dynamodb(), settings.table_name)
-    ending = JobEnding(
-        table, ReexportRepository(table), comparer=StoredFileComparer(clients.s3(), settings.reports_bucket)
-    )
+    ending = job_ending(settings, table, comparer=StoredFileComparer(clients.s3(), settings.reports_bucket))
     hand_over = build_hand_over(settings, ending)
     return Generator(settings, JobRepository(table), ending, upstream_client(), clients.s3(), hand_over)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any, Protocol
 
@@ -40,6 +40,7 @@ from report_export.core.models.common import FileReference, JobStatus, canonical
 from report_export.core.models.jobs import Job
 from report_export.core.models.reexports import ChangedInputs, ComparisonSummary, Reexport, ReexportStatus
 from report_export.core.observability import logger, metrics
+from report_export.core.settings import Settings
 
 # A refused transaction that ends a job with its re-export is planned again and retried a few times:
 # a conflicting write to the record (a DELETE noting cancel_requested) is no reason to leave it active.
@@ -99,9 +100,17 @@ class RowComparer(Protocol):
 
 
 class JobEnding:
-    def __init__(self, table: Table, reexports: ReexportRepository, *, comparer: RowComparer | None = None) -> None:
+    def __init__(
+        self,
+        table: Table,
+        reexports: ReexportRepository,
+        *,
+        record_retention_days: int,
+        comparer: RowComparer | None = None,
+    ) -> None:
         self._table = table
         self._reexports = reexports
+        self._record_retention = timedelta(days=record_retention_days)
         # Only the generator compares rows (it holds the new file); other callers say why rows were not compared.
         self._comparer = comparer
 
@@ -196,7 +205,8 @@ class JobEnding:
     def _job_item(self, current: StoredJob, outcome: Outcome, guard: Guard, now: str) -> dict[str, Any]:
         if guard is Guard.ENDED:
             return job_status_check(self._table.name, current)
-        changes = job_changes(outcome, now)
+        # The record's retention starts when the job ends: DynamoDB's TTL removes the item then.
+        changes = {**job_changes(outcome, now), "ttl": int((now_utc() + self._record_retention).timestamp())}
         remove = ("lease_expires_at",)
         if guard is Guard.ATTEMPT:
             update = attempt_update(current, changes, remove=remove)
@@ -291,6 +301,13 @@ def changed_inputs(original: dict[str, Any] | None, new: dict[str, Any] | None) 
         ),
         parameters=differs(original.get("parameters_sha256"), new.get("parameters_sha256")),
         source_watermark=differs(original.get("source_watermark"), new.get("source_watermark")),
+    )
+
+
+def job_ending(settings: Settings, table: Table, *, comparer: RowComparer | None = None) -> JobEnding:
+    """The ending module on the given table, with the service's record retention."""
+    return JobEnding(
+        table, ReexportRepository(table), record_retention_days=settings.record_retention_days, comparer=comparer
     )
 
 

@@ -12,7 +12,6 @@ from report_export.aws import clients, secrets
 from report_export.aws.dynamo.codecs import StoredJob
 from report_export.aws.dynamo.history import HistoryRepository
 from report_export.aws.dynamo.jobs import IdempotencyKeyTaken, JobRepository
-from report_export.aws.dynamo.reexports import ReexportRepository
 from report_export.aws.dynamo.table import StaleWrite, Table
 from report_export.aws.dynamo.updates import versioned_update
 from report_export.aws.sqs import GenerateQueue
@@ -31,7 +30,7 @@ from report_export.core.models.common import JOB_ID_PATTERN, JobStatus, JobType,
 from report_export.core.models.jobs import CreateJobRequest, Job
 from report_export.core.observability import logger, metrics
 from report_export.core.settings import Settings, get_settings
-from report_export.jobs.ending import Cancelled, Guard, JobEnding
+from report_export.jobs.ending import Cancelled, Guard, JobEnding, job_ending
 
 _JOB_ID_RE = re.compile(JOB_ID_PATTERN)
 # A cancel reads, decides and writes conditionally; the generator may move the job in between.
@@ -145,10 +144,18 @@ class JobService:
         job_type: JobType | None,
         limit: int,
         after: str | None,
+        expired: bool | None = None,
     ) -> tuple[list[Job], str | None]:
-        """Newest first: a page of jobs after the job `after`, and the id to continue after when more follow."""
+        """Newest first: a page of jobs after the job `after`, and the id to continue after when more follow.
+        `expired` keeps only the jobs whose file's time is over (true) or is not (false)."""
         stored, more = self._jobs.query(
-            principal.tenant_id, status=status, job_type=job_type, limit=limit, after_job_id=after
+            principal.tenant_id,
+            status=status,
+            job_type=job_type,
+            limit=limit,
+            after_job_id=after,
+            expired=expired,
+            now=format_timestamp(now_utc()),
         )
         return [entry.job for entry in stored], stored[-1].job.id if more and stored else None
 
@@ -210,6 +217,6 @@ def job_service() -> JobService:
         settings,
         JobRepository(table),
         HistoryRepository(table),
-        JobEnding(table, ReexportRepository(table)),
+        job_ending(settings, table),
         GenerateQueue(clients.sqs(), settings.generate_queue_url),
     )

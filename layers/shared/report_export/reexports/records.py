@@ -15,7 +15,7 @@ from report_export.core.errors import NotFound, VersionConflict
 from report_export.core.models.common import JOB_ID_PATTERN
 from report_export.core.observability import logger
 from report_export.core.settings import get_settings
-from report_export.jobs.ending import JobEnding
+from report_export.jobs.ending import JobEnding, job_ending
 
 _ID_RE = re.compile(JOB_ID_PATTERN)
 
@@ -56,4 +56,4 @@ def build_records() -> tuple[Records, JobEnding]:
     settings = get_settings()
     table = Table(clients.dynamodb(), settings.table_name)
     jobs, reexports = JobRepository(table), ReexportRepository(table)
-    return Records(jobs, reexports), JobEnding(table, reexports)
+    return Records(jobs, reexports), job_ending(settings, table)

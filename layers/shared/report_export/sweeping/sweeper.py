@@ -20,7 +20,6 @@ from functools import cache
 from report_export.aws import clients
 from report_export.aws.dynamo.codecs import StoredJob
 from report_export.aws.dynamo.jobs import JobRepository
-from report_export.aws.dynamo.reexports import ReexportRepository
 from report_export.aws.dynamo.table import StaleWrite, Table
 from report_export.aws.dynamo.updates import expired_lease_update, versioned_update
 from report_export.aws.sqs import DeadLetterQueue, GenerateQueue
@@ -28,7 +27,7 @@ from report_export.core.models.common import JobStatus, format_timestamp, now_ut
 from report_export.core.observability import logger, metrics
 from report_export.core.settings import Settings, get_settings
 from report_export.generation.handover import HandOver, build_hand_over
-from report_export.jobs.ending import Failed, Guard, JobEnding
+from report_export.jobs.ending import Failed, Guard, JobEnding, job_ending
 
 LEASE_EXPIRED = Failed("LEASE_EXPIRED", "The report's generation stopped answering and ran out of attempts")
 DEAD_LETTERED = Failed("DEAD_LETTERED", "The report could not be generated: every delivery of its job failed")
@@ -165,7 +164,7 @@ class Sweeper:
 def sweeper() -> Sweeper:
     settings = get_settings()
     table = Table(clients.dynamodb(), settings.table_name)
-    ending = JobEnding(table, ReexportRepository(table))
+    ending = job_ending(settings, table)
     hand_over = build_hand_over(settings, ending)
     return Sweeper(
         settings,

@@ -133,6 +133,8 @@ class JobRepository:
         job_type: JobType | None,
         limit: int,
         after_job_id: str | None,
+        expired: bool | None = None,
+        now: str = "",
     ) -> tuple[list[StoredJob], bool]:
         """Newest first. Returns up to `limit` jobs and whether more match after them.
 
@@ -143,7 +145,14 @@ class JobRepository:
         pk = keys.tenant_pk(tenant_id)
         query: dict[str, Any] = {"ScanIndexForward": False}
         start_key: dict[str, Any] | None = None
+        filters: list[str] = []
         filter_values: dict[str, Any] = {}
+        if expired is not None:
+            # Whether its file's time is over (a job without a file never expires).
+            filters.append(
+                "expires_at <= :now" if expired else "(attribute_not_exists(expires_at) OR expires_at > :now)"
+            )
+            filter_values[":now"] = now
         if status is not None:
             query["IndexName"] = keys.BY_STATUS_INDEX
             query["KeyConditionExpression"] = "GSI1PK = :pk"
@@ -151,8 +160,8 @@ class JobRepository:
             if after_job_id:
                 start_key = {"GSI1PK": key_values[":pk"], "GSI1SK": keys.job_sk(after_job_id)}
             if job_type is not None:
-                query["FilterExpression"] = "job_type = :job_type"
-                filter_values = {":job_type": job_type.value}
+                filters.append("job_type = :job_type")
+                filter_values[":job_type"] = job_type.value
         elif job_type is not None:
             query["IndexName"] = keys.BY_TYPE_INDEX
             query["KeyConditionExpression"] = "GSI2PK = :pk"
@@ -164,6 +173,8 @@ class JobRepository:
             key_values = {":pk": pk, ":job_prefix": "JOB#"}
         if after_job_id:
             start_key = {**(start_key or {}), "PK": pk, "SK": keys.job_sk(after_job_id)}
+        if filters:
+            query["FilterExpression"] = " AND ".join(filters)
         query["ExpressionAttributeValues"] = serialize({**key_values, **filter_values})
-        found, more = self.table.read_page(query, start_key, limit=limit, filtered=bool(filter_values))
+        found, more = self.table.read_page(query, start_key, limit=limit, filtered=bool(filters))
         return [stored_job(item) for item in found], more
