@@ -68,7 +68,10 @@ def test_the_command_lists_schedules_and_says_when_there_are_none():
         command = [sys.executable, "-m", "local", "schedule", *args]
         return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, check=True, timeout=60).stdout
 
-    assert listing() == "SweeperFunction.EveryFewMinutes  ScheduleV2  rate(5 minutes)\n"
+    assert listing() == (
+        "SweeperFunction.EveryFewMinutes  ScheduleV2  rate(5 minutes)\n"
+        "ScheduledExportFunction.MonthlyFeedIntakeExample  ScheduleV2  cron(0 2 1 * ? *) (disabled)\n"
+    )
     assert listing("--template", str(NO_SCHEDULES_TEMPLATE)) == (
         f"{NO_SCHEDULES_TEMPLATE.name} has no schedules (no Schedule or ScheduleV2 events on its functions).\n"
     )

@@ -64,15 +64,16 @@ SAMPLE_REEXPORT_ID = "019a8f12-7d4e-7f50-9b6c-7d8e9f0a1b2c"
 SAMPLE_REEXPORT_JOB_ID = "019a8f12-7d4f-7a61-8c7d-8e9f0a1b2c3d"
 GENERATOR_EVENTS = ["generator_sqs_batch.json"]
 SWEEPER_EVENTS = ["sweeper_schedule.json"]
+SCHEDULED_EXPORT_EVENTS = ["scheduled_export_monthly.json"]
 
 
 def test_every_sample_event_is_covered():
     assert sorted(path.name for path in EVENTS.glob("api_*.json")) == sorted(EXPECTED)
     assert sorted(path.name for path in EVENTS.glob("generator_*.json")) == sorted(GENERATOR_EVENTS)
     assert sorted(path.name for path in EVENTS.glob("sweeper_*.json")) == sorted(SWEEPER_EVENTS)
-    assert sorted(path.name for path in EVENTS.glob("*.json")) == sorted(
-        [*EXPECTED, *GENERATOR_EVENTS, *SWEEPER_EVENTS]
-    )
+    assert sorted(path.name for path in EVENTS.glob("scheduled_export_*.json")) == sorted(SCHEDULED_EXPORT_EVENTS)
+    every = [*EXPECTED, *GENERATOR_EVENTS, *SWEEPER_EVENTS, *SCHEDULED_EXPORT_EVENTS]
+    assert sorted(path.name for path in EVENTS.glob("*.json")) == sorted(every)
 
 
 @pytest.fixture
@@ -230,3 +231,14 @@ def test_the_sweeper_sample_runs_a_sweep_that_wakes_a_forgotten_queued_job(aws, 
 
     assert result == {"requeued": 0, "failed": 0, "woken": 1, "dead_letters": 0}
     assert aws.queued_messages() == [{"tenant_id": SAMPLE_TENANT, "job_id": SAMPLE_JOB_ID}]
+
+
+def test_the_scheduled_export_sample_makes_last_months_job_for_the_sample_tenant(aws):
+    from scheduled_export.handler import lambda_handler
+
+    event = json.loads((EVENTS / "scheduled_export_monthly.json").read_text())
+
+    made = lambda_handler(event, LambdaContextStub())
+
+    assert (made["start_date"], made["end_date"], made["replayed"]) == ("2026-02-01", "2026-02-28", False)
+    assert aws.queued_messages() == [{"tenant_id": SAMPLE_TENANT, "job_id": made["job_id"]}]

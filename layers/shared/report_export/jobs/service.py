@@ -66,7 +66,9 @@ class JobService:
         self._ending = ending
         self._queue = queue
 
-    def create_job(self, principal: Principal, request: CreateJobRequest) -> CreateOutcome:
+    def create_job(
+        self, principal: Principal, request: CreateJobRequest, *, schedule_id: str | None = None
+    ) -> CreateOutcome:
         if request.tenant_id is not None and request.tenant_id != principal.tenant_id:
             raise Forbidden("tenant_id in the body does not match the tenant of your token")
         self.check_period_length(request)
@@ -78,6 +80,7 @@ class JobService:
             tenant_id=principal.tenant_id,
             requested_by=principal.subject,
             status=JobStatus.QUEUED,
+            schedule_id=schedule_id,
             created_at=created_at,
             updated_at=created_at,
         )

@@ -119,6 +119,7 @@ class Job(BaseModel):
     )
     reexport_id: str | None = Field(None, description="On a job that regenerates a report: its re-export record")
     reexport_of: str | None = Field(None, description="On a job that regenerates a report: the original job's id")
+    schedule_id: str | None = Field(None, description="On a job a schedule created: that schedule's id")
     active_reexport_id: str | None = Field(
         None, description="On an original report: the re-export pending or running for it, if any"
     )
