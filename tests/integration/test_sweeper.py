@@ -4,8 +4,11 @@ finished, each once, through the same job-ending path as everything else."""
 from __future__ import annotations
 
 import json
+import re
 import threading
+from datetime import timedelta
 
+from report_export.aws import clients
 from report_export.core.models.common import format_timestamp, now_utc
 from report_export.sweeping.sweeper import sweeper
 
@@ -75,7 +78,7 @@ def test_after_the_last_attempt_an_expired_lease_fails_the_job_and_its_reexport_
     [execution] = aws.wait_for_executions()
 
     assert (report.failed, report.requeued) == (1, 0)
-    assert execution["status"] == "SUCCEEDED" and execution["name"].endswith("-3-swept")
+    assert execution["status"] == "SUCCEEDED" and re.search(r"-3-swept-\d{14}$", execution["name"])
     failed = job(api, requested["job_id"])
     assert (failed["status"], failed["error_code"]) == ("failed", "LEASE_EXPIRED")
     record = api.call("GET", f"{REEXPORTS}/{requested['id']}").json
@@ -111,6 +114,7 @@ def test_a_dead_letter_fails_its_job_announced_and_leaves_the_queue(api, aws):
     for message in aws.receive_all(aws.queue_url):
         aws.sqs.delete_message(QueueUrl=aws.queue_url, ReceiptHandle=message["ReceiptHandle"])
     claim(job_id)
+    expire_the_lease(aws, "tenant-a", job_id)  # its worker is gone too
     aws.sqs.send_message(
         QueueUrl=aws.dead_letter_queue_url, MessageBody=json.dumps({"tenant_id": "tenant-a", "job_id": job_id})
     )
@@ -157,3 +161,62 @@ def test_two_sweepers_at_once_do_each_thing_once(api, serialized_aws):
     assert sum(report.requeued for report in reports) == 1
     assert sum(report.woken for report in reports) == 1
     assert sorted(message["job_id"] for message in aws.queued_messages()) == sorted([died, lost])
+
+
+def test_a_dead_letter_of_a_job_a_live_worker_still_runs_leaves_the_job_alone(api, aws):
+    # Wake-ups are sent more than once (the sweeper re-sends lost ones): a dead letter may be another
+    # delivery's than the one whose worker holds the job.
+    job_id = api.create_job().json["id"]
+    claim(job_id)  # its lease runs until 2099
+    aws.sqs.send_message(
+        QueueUrl=aws.dead_letter_queue_url, MessageBody=json.dumps({"tenant_id": "tenant-a", "job_id": job_id})
+    )
+
+    report = sweeper().sweep()
+
+    assert (report.dead_letters, report.failed) == (1, 0)
+    assert job(api, job_id)["status"] == "running"
+    assert aws.receive_all(aws.dead_letter_queue_url, visibility_timeout=0) == []
+
+
+def test_a_job_released_by_a_failed_attempt_waits_for_its_own_message_to_come_back(api, aws):
+    job_id = api.create_job().json["id"]
+    for message in aws.receive_all(aws.queue_url):
+        aws.sqs.delete_message(QueueUrl=aws.queue_url, ReceiptHandle=message["ReceiptHandle"])
+    claimed = claim(job_id)
+    job_repository().update_attempt(claimed, {"status": "queued", "updated_at": "2026-01-01T00:00:00.000Z"})
+    ten_minutes_ago = format_timestamp(now_utc() - timedelta(minutes=10))
+    aws.dynamodb.update_item(
+        TableName=aws.table_name,
+        Key={"PK": {"S": "TENANT#tenant-a"}, "SK": {"S": f"JOB#{job_id}"}},
+        UpdateExpression="SET updated_at = :at, GSI3SK = :due",
+        ExpressionAttributeValues={
+            ":at": {"S": ten_minutes_ago},
+            ":due": {"S": f"{ten_minutes_ago}#tenant-a#{job_id}"},
+        },
+    )
+
+    assert sweeper().sweep().woken == 0  # the queue's backoff and its delivery count still hold
+    forget_when_the_job_was_queued(aws, "tenant-a", job_id)  # long past the visibility timeout: lost after all
+    assert sweeper().sweep().woken == 1
+
+
+def test_one_job_that_cannot_be_swept_does_not_stop_the_sweep(api, aws, monkeypatch):
+    broken, lost = a_worker_died_mid_run(api, aws), api.create_job().json["id"]
+    for message in aws.receive_all(aws.queue_url):
+        aws.sqs.delete_message(QueueUrl=aws.queue_url, ReceiptHandle=message["ReceiptHandle"])
+    forget_when_the_job_was_queued(aws, "tenant-a", lost)
+    client = clients.dynamodb()
+    real_update = client.update_item
+
+    def the_first_job_is_unwritable(**kwargs):
+        if kwargs["Key"]["SK"]["S"] == f"JOB#{broken}":
+            raise RuntimeError("simulated: the table refuses this one item")
+        return real_update(**kwargs)
+
+    monkeypatch.setattr(client, "update_item", the_first_job_is_unwritable)
+
+    report = sweeper().sweep()
+
+    assert report.skipped == [broken]
+    assert report.woken == 1 and job(api, broken)["status"] == "running"

@@ -12,7 +12,8 @@ from report_export.schedules.exports import ScheduledExport, describe, scheduled
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    # An input that is not a scheduled export raises: Scheduler retries, then keeps it in its dead-letter queue.
+    # An input that is not a scheduled export raises: Lambda retries the asynchronous invocation, then keeps
+    # the event in the function's dead-letter queue (ScheduledExportDeadLetterQueue).
     export = ScheduledExport.model_validate(event)
     logger.append_keys(tenant_id=export.tenant_id, schedule_id=export.schedule_id)
     return describe(scheduled_exports().fire(export))

@@ -30,6 +30,7 @@ class DeadLetter:
     receipt_handle: str
     # None when the body is not a wake-up at all (nothing to end; the letter is only removed).
     message: GenerateJobMessage | None
+    body: str
 
 
 class DeadLetterQueue:
@@ -54,4 +55,4 @@ def _dead_letter(message: dict[str, Any]) -> DeadLetter:
         wake_up = GenerateJobMessage.model_validate_json(message.get("Body", ""))
     except ValidationError:
         wake_up = None
-    return DeadLetter(receipt_handle=message["ReceiptHandle"], message=wake_up)
+    return DeadLetter(receipt_handle=message["ReceiptHandle"], message=wake_up, body=message.get("Body", ""))

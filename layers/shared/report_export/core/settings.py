@@ -43,6 +43,9 @@ class Settings(BaseModel):
     # unclaimed before its wake-up is sent again, how many jobs one sweep looks at per kind of work.
     max_attempts: int = Field(3, alias="MAX_ATTEMPTS", ge=1, le=20)
     sweep_queued_after_seconds: int = Field(300, alias="SWEEP_QUEUED_AFTER_SEC", ge=30)
+    # A job released by a failed attempt has its message coming back after the queue's visibility timeout
+    # (5400 s): it counts as lost only well after that.
+    sweep_released_after_seconds: int = Field(5700, alias="SWEEP_RELEASED_AFTER_SEC", ge=60)
     sweep_page_size: int = Field(100, alias="SWEEP_PAGE_SIZE", ge=10, le=1000)
     dead_letter_queue_url: str = Field("", alias="DEAD_LETTER_QUEUE_URL")
     service_token_parameter: str = Field("", alias="INTERNAL_SERVICE_TOKEN_PARAMETER")

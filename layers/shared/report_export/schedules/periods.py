@@ -21,7 +21,7 @@ def time_zone(name: str) -> ZoneInfo:
     """The IANA zone; ValueError for a name that is not one."""
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a directory of the database, e.g. America
         raise ValueError(f"{name!r} is not an IANA time zone name (e.g. Europe/Oslo)") from None
 
 

@@ -13,8 +13,9 @@ change is conditional on what was read: two sweepers at once do each thing once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cache
 
 from report_export.aws import clients
@@ -22,7 +23,7 @@ from report_export.aws.dynamo.codecs import StoredJob
 from report_export.aws.dynamo.jobs import JobRepository
 from report_export.aws.dynamo.table import StaleWrite, Table
 from report_export.aws.dynamo.updates import expired_lease_update, versioned_update
-from report_export.aws.sqs import DeadLetterQueue, GenerateQueue
+from report_export.aws.sqs import DeadLetter, DeadLetterQueue, GenerateQueue
 from report_export.core.models.common import JobStatus, format_timestamp, now_utc
 from report_export.core.observability import logger, metrics
 from report_export.core.settings import Settings, get_settings
@@ -64,86 +65,113 @@ class Sweeper:
 
     def sweep(self) -> SweepReport:
         report = SweepReport()
-        self._expired_leases(report)
-        self._lost_wake_ups(report)
-        self._drain_dead_letters(report)
+        now = now_utc()
+        # Each sweep hands failures over under a name of its own: an execution of an earlier sweep that could
+        # not store its outcome must not stop this one (a duplicate start would be skipped as already done).
+        mark = f"{_HANDED_OVER_BY}-{now:%Y%m%d%H%M%S}"
+        self._each(
+            report, JobStatus.RUNNING, format_timestamp(now), lambda job: self._expired_lease(job, now, mark, report)
+        )
+        queued_due = format_timestamp(now - timedelta(seconds=self._settings.sweep_queued_after_seconds))
+        self._each(report, JobStatus.QUEUED, queued_due, lambda job: self._lost_wake_up(job, now, report))
+        self._drain_dead_letters(now, mark, report)
         for name in ("requeued", "failed", "woken", "dead_letters"):
             metrics.add_metric(name=f"Swept{name.title().replace('_', '')}", unit="Count", value=getattr(report, name))
         logger.info("Sweep done", extra={"report": report.__dict__})
         return report
 
-    def _expired_leases(self, report: SweepReport) -> None:
-        now = format_timestamp(now_utc())
-        for tenant_id, job_id in self._jobs.unfinished(JobStatus.RUNNING, due_before=now, limit=self._page):
-            current = self._jobs.get(tenant_id, job_id, consistent=True)
-            if current is None or current.job.status is not JobStatus.RUNNING:
-                continue
-            if current.lease_expires_at is None or current.lease_expires_at >= now:
-                continue  # its worker extended the lease since the index was read
-            if current.attempt >= self._settings.max_attempts:
-                if self._fail(current, LEASE_EXPIRED, Guard.ATTEMPT):
-                    report.failed += 1
-                continue
+    def _each(self, report: SweepReport, status: JobStatus, due_before: str, act: Callable[[StoredJob], None]) -> None:
+        """Acts on each due job, read again first; one job that fails is reported and the sweep goes on."""
+        for tenant_id, job_id in self._jobs.unfinished(status, due_before=due_before, limit=self._page):
             try:
-                self._jobs.apply(
-                    expired_lease_update(
-                        current,
-                        {"status": JobStatus.QUEUED, "phase": None, "progress_pct": 0, "updated_at": now},
-                        now=now,
-                        remove=("lease_expires_at",),
-                    )
-                )
-            except StaleWrite:
-                continue  # its worker came back, or another sweeper got there first
-            self._wake(current, report)
-            report.requeued += 1
+                current = self._jobs.get(tenant_id, job_id, consistent=True)
+                if current is not None and current.job.status is status:
+                    act(current)
+            except Exception:
+                logger.exception("Sweeping a job failed; it is looked at again next time", extra={"job_id": job_id})
+                report.skipped.append(job_id)
 
-    def _lost_wake_ups(self, report: SweepReport) -> None:
-        now = now_utc()
-        due = format_timestamp(now - timedelta(seconds=self._settings.sweep_queued_after_seconds))
-        for tenant_id, job_id in self._jobs.unfinished(JobStatus.QUEUED, due_before=due, limit=self._page):
-            current = self._jobs.get(tenant_id, job_id, consistent=True)
-            if current is None or current.job.status is not JobStatus.QUEUED:
-                continue
-            if format_timestamp(current.job.updated_at) >= due:
-                continue  # claimed and released, or woken by another sweeper, since the index was read
-            try:
-                # Marks the job as woken now, so that the next sweep does not send it again at once.
-                self._jobs.apply(
-                    versioned_update(
-                        current,
-                        expected_status=JobStatus.QUEUED,
-                        changes={"status": JobStatus.QUEUED, "updated_at": format_timestamp(now)},
-                    )
+    def _expired_lease(self, current: StoredJob, now: datetime, mark: str, report: SweepReport) -> None:
+        if not _lease_ran_out(current, now):
+            return  # its worker extended the lease since the index was read
+        if current.attempt >= self._settings.max_attempts:
+            if self._fail(current, LEASE_EXPIRED, Guard.ATTEMPT, mark):
+                report.failed += 1
+            return
+        moment = format_timestamp(now)
+        try:
+            self._jobs.apply(
+                expired_lease_update(
+                    current,
+                    {"status": JobStatus.QUEUED, "phase": None, "progress_pct": 0, "updated_at": moment},
+                    now=moment,
+                    remove=("lease_expires_at",),
                 )
-            except StaleWrite:
-                continue
-            self._wake(current, report)
-            report.woken += 1
+            )
+        except StaleWrite:
+            return  # its worker came back, or another sweeper got there first
+        self._wake(current, report)
+        report.requeued += 1
 
-    def _drain_dead_letters(self, report: SweepReport) -> None:
+    def _lost_wake_up(self, current: StoredJob, now: datetime, report: SweepReport) -> None:
+        waited = now - current.job.updated_at
+        if waited < timedelta(seconds=self._settings.sweep_queued_after_seconds):
+            return  # claimed and released, or woken by another sweeper, since the index was read
+        if current.attempt and waited < timedelta(seconds=self._settings.sweep_released_after_seconds):
+            # Released by a failed attempt: its message is on its way back after the queue's visibility timeout,
+            # and sending another would skip the queue's backoff and its count of deliveries.
+            return
+        try:
+            # Marks the job as woken now, so that the next sweep does not send it again at once.
+            self._jobs.apply(
+                versioned_update(
+                    current,
+                    expected_status=JobStatus.QUEUED,
+                    changes={"status": JobStatus.QUEUED, "updated_at": format_timestamp(now)},
+                )
+            )
+        except StaleWrite:
+            return
+        self._wake(current, report)
+        report.woken += 1
+
+    def _drain_dead_letters(self, now: datetime, mark: str, report: SweepReport) -> None:
         for _ in range(self._page // 10 or 1):
             letters = self._dead_letters.receive(visibility_timeout=_DEAD_LETTER_VISIBILITY_SECONDS)
             if not letters:
                 return
             for letter in letters:
-                wake_up = letter.message
-                current = self._jobs.get(wake_up.tenant_id, wake_up.job_id, consistent=True) if wake_up else None
-                if current is not None and current.job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
-                    guard = Guard.ATTEMPT if current.job.status is JobStatus.RUNNING else Guard.VERSION
-                    if not self._fail(current, DEAD_LETTERED, guard):
-                        continue  # the job moved: the letter is looked at again on the next sweep
-                    report.failed += 1
-                self._dead_letters.remove(letter)
-                report.dead_letters += 1
+                try:
+                    self._dead_letter(letter, now, mark, report)
+                except Exception:
+                    logger.exception("A dead letter could not be handled; it is looked at again next time")
+                    report.skipped.append(letter.receipt_handle[:16])
 
-    def _fail(self, current: StoredJob, failure: Failed, guard: Guard) -> bool:
+    def _dead_letter(self, letter: DeadLetter, now: datetime, mark: str, report: SweepReport) -> None:
+        wake_up = letter.message
+        if wake_up is None:
+            logger.warning("A dead letter that is not a wake-up was removed", extra={"body": letter.body[:200]})
+        current = self._jobs.get(wake_up.tenant_id, wake_up.job_id, consistent=True) if wake_up else None
+        if current is not None and current.job.status is JobStatus.QUEUED:
+            if not self._fail(current, DEAD_LETTERED, Guard.VERSION, mark):
+                return  # the job moved: the letter is looked at again on the next sweep
+            report.failed += 1
+        elif current is not None and current.job.status is JobStatus.RUNNING and _lease_ran_out(current, now):
+            if not self._fail(current, DEAD_LETTERED, Guard.ATTEMPT, mark):
+                return
+            report.failed += 1
+        # A running job with a live lease is another delivery's: its worker, or the lease path, ends it.
+        self._dead_letters.remove(letter)
+        report.dead_letters += 1
+
+    def _fail(self, current: StoredJob, failure: Failed, guard: Guard, mark: str) -> bool:
         """Through the state machine, so that the failure is announced; ended directly if it is down."""
-        logger.append_keys(tenant_id=current.job.tenant_id, job_id=current.job.id)
         try:
-            self._hand_over.failed(current, failure, guard=guard, handed_over_by=_HANDED_OVER_BY)
+            self._hand_over.failed(current, failure, guard=guard, handed_over_by=mark)
         except Exception:
-            logger.exception("The failure could not be handed over; ending the job directly")
+            logger.exception(
+                "The failure could not be handed over; ending the job directly", extra={"job_id": current.job.id}
+            )
             return self._ending.end(current, failure, guard=guard) is not None
         return True
 
@@ -158,6 +186,10 @@ class Sweeper:
     @property
     def _page(self) -> int:
         return self._settings.sweep_page_size
+
+
+def _lease_ran_out(current: StoredJob, now: datetime) -> bool:
+    return current.lease_expires_at is not None and current.lease_expires_at < format_timestamp(now)
 
 
 @cache
