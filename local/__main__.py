@@ -98,18 +98,36 @@ def _token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _running_schedules(api: str) -> dict | None:
+    """What a running local stack lists (template and tenants' schedules, and its firings), or None."""
+    try:
+        with urllib.request.urlopen(f"{api.rstrip('/')}/_local/schedules", timeout=2) as response:
+            return json.loads(response.read())
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
 def _schedule(args: argparse.Namespace) -> int:
     from local.parameters import read_template
     from local.schedules import schedules_of
 
-    template = read_template(args.template, _pairs(args.param, "--param"))
-    schedules = schedules_of(template)
     if args.name is None:
+        running = _running_schedules(args.api)
+        if running is not None:
+            for item in running["items"]:
+                state = "" if item["enabled"] else " (disabled)"
+                print(f"{item['name']}  {item['type']}  {item['expression']}{state}")
+            for firing in running["firings"]:
+                print(f"fired {firing['schedule']} at {firing['at']}: {firing.get('response', firing.get('error'))}")
+            return 0
+        template = read_template(args.template, _pairs(args.param, "--param"))
+        schedules = schedules_of(template)
         if not schedules:
             print(f"{template.path.name} has no schedules (no Schedule or ScheduleV2 events on its functions).")
         for schedule in schedules:
             state = "" if schedule.enabled else " (disabled)"
             print(f"{schedule.key}  {schedule.kind}  {schedule.expression}{state}")
+        print("(the template's schedules; start the stack with ./dev run to see the tenants' too)")
         return 0
     url = f"{args.api.rstrip('/')}/_local/schedules/{args.name}"
     if args.time:
@@ -158,9 +176,16 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--ttl", type=int, default=12 * 3600, help="lifetime in seconds (default 12 h)")
     token.set_defaults(handler=_token)
 
-    schedule = commands.add_parser("schedule", help="list the template's schedules, or fire one on a running stack")
+    schedule = commands.add_parser(
+        "schedule",
+        help="list the schedules (the template's; the tenants' too on a running stack), or fire one",
+    )
     _template_options(schedule)
-    schedule.add_argument("name", nargs="?", help="FunctionLogicalId.EventName (or the event name) to fire")
+    schedule.add_argument(
+        "name",
+        nargs="?",
+        help="FunctionLogicalId.EventName (or the event name), or a tenant schedule's id",
+    )
     schedule.add_argument("--api", default=f"http://127.0.0.1:{DEFAULT_PORTS['api']}", help="the running stack's API")
     schedule.add_argument("--time", help="scheduled time to fire as (ISO 8601; default now)")
     schedule.set_defaults(handler=_schedule)

@@ -95,6 +95,14 @@ def assign_physical_ids(template: Template, *, aws_endpoint: str, api_url: str) 
                 group = name("LogGroupName")
                 refs[logical_id] = group
                 attrs[(logical_id, "Arn")] = f"arn:aws:logs:{region}:{account}:log-group:{group}:*"
+            elif kind == "AWS::Scheduler::ScheduleGroup":
+                group = name("Name")
+                refs[logical_id] = group
+                attrs[(logical_id, "Arn")] = f"arn:aws:scheduler:{region}:{account}:schedule-group/{group}"
+            elif kind == "AWS::IAM::Role":
+                role = name("RoleName")
+                refs[logical_id] = role
+                attrs[(logical_id, "Arn")] = f"arn:aws:iam::{account}:role/{role}"
             elif kind == "AWS::CloudWatch::Alarm":
                 alarm = name("AlarmName")
                 refs[logical_id] = alarm
@@ -117,6 +125,7 @@ def deploy(template: Template, clients: Callable[[str], Any], *, visibility_time
         ("AWS::SNS::Subscription", _subscribe),
         ("AWS::Serverless::StateMachine", _create_state_machine),
         ("AWS::CloudWatch::Alarm", _put_alarm),
+        ("AWS::Scheduler::ScheduleGroup", _create_schedule_group),
     ]
     for kind, create in steps:
         for logical_id, resource in template.resources_of_type(kind).items():
@@ -137,6 +146,7 @@ _STAND_INS = {
     "AWS::Serverless::Function": "runs in the local runtime",
     "AWS::Serverless::HttpApi": "served by the local gateway",
     "AWS::Serverless::LayerVersion": "on the functions' import path",
+    "AWS::IAM::Role": "named only: the local stack checks no permissions",
 }
 
 
@@ -312,6 +322,12 @@ def _put_alarm(template: Template, clients: Callable[[str], Any], logical_id: st
     request = {name: _ALARM_NUMBERS.get(name, lambda value: value)(value) for name, value in props.items()}
     request["AlarmName"] = template.physical.refs[logical_id]
     clients("cloudwatch").put_metric_alarm(**request)
+
+
+def _create_schedule_group(
+    template: Template, clients: Callable[[str], Any], logical_id: str, props: dict[str, Any]
+) -> None:
+    clients("scheduler").create_schedule_group(Name=template.physical.refs[logical_id])
 
 
 def _create_secure_parameters(template: Template, ssm: Any) -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""The template's schedules (Schedule and ScheduleV2 events of its functions), fired on demand.
+"""Schedules, fired on demand: the template's (Schedule and ScheduleV2 events of its functions) and
+those the running service created in EventBridge Scheduler (the tenants' schedules, through the API).
 
 Nothing fires them on their cron locally: a developer fires one when they want to see it run,
 and the function receives the event EventBridge (Schedule) or EventBridge Scheduler
@@ -78,17 +79,9 @@ def schedule_event(schedule: Schedule, *, at: datetime, region: str) -> Any:
     execution_id = str(uuid.uuid4())
     time_text = at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     if schedule.input is not None:
-        text = schedule.input
         if schedule.kind == "ScheduleV2":
-            # EventBridge Scheduler's context attributes, filled in when it sends the input.
-            for name, value in {
-                "<aws.scheduler.schedule-arn>": schedule.arn(region),
-                "<aws.scheduler.scheduled-time>": time_text,
-                "<aws.scheduler.execution-id>": execution_id,
-                "<aws.scheduler.attempt-number>": "1",
-            }.items():
-                text = text.replace(name, value)
-        return json.loads(text)
+            return scheduler_input(schedule.input, arn=schedule.arn(region), at=at)
+        return json.loads(schedule.input)
     return {
         "version": "0",
         "id": execution_id,
@@ -101,6 +94,63 @@ def schedule_event(schedule: Schedule, *, at: datetime, region: str) -> Any:
         # Scheduler's default notification carries the detail as a JSON string; a rule's as an object.
         "detail": "{}" if schedule.kind == "ScheduleV2" else {},
     }
+
+
+def scheduler_input(text: str, *, arn: str, at: datetime) -> Any:
+    """A Scheduler target's input as its target receives it: the context attributes filled in."""
+    for name, value in {
+        "<aws.scheduler.schedule-arn>": arn,
+        "<aws.scheduler.scheduled-time>": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "<aws.scheduler.execution-id>": str(uuid.uuid4()),
+        "<aws.scheduler.attempt-number>": "1",
+    }.items():
+        text = text.replace(name, value)
+    return json.loads(text)
+
+
+@dataclass(frozen=True)
+class SchedulerSchedule:
+    """A schedule the running service created in (emulated) EventBridge Scheduler."""
+
+    group: str
+    name: str
+    arn: str
+    expression: str
+    enabled: bool
+    target_arn: str
+    input: str
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": "EventBridge Scheduler",
+            "group": self.group,
+            "expression": self.expression,
+            "enabled": self.enabled,
+            "input": self.input,
+        }
+
+
+def scheduler_schedules(scheduler: Any, *, exclude: set[str]) -> list[SchedulerSchedule]:
+    """The schedules in Scheduler's groups other than the template's own, as they are now."""
+    found = []
+    for page in scheduler.get_paginator("list_schedules").paginate():
+        for summary in page["Schedules"]:
+            if summary["Name"] in exclude:
+                continue
+            detail = scheduler.get_schedule(GroupName=summary["GroupName"], Name=summary["Name"])
+            found.append(
+                SchedulerSchedule(
+                    group=detail["GroupName"],
+                    name=detail["Name"],
+                    arn=detail["Arn"],
+                    expression=detail["ScheduleExpression"],
+                    enabled=detail.get("State", "ENABLED") == "ENABLED",
+                    target_arn=detail["Target"]["Arn"],
+                    input=detail["Target"].get("Input", "{}"),
+                )
+            )
+    return found
 
 
 def register_schedules(template: Template, schedules: list[Schedule], scheduler: Any, events: Any) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -23,7 +24,15 @@ from local.notifications import NotificationFeed
 from local.parameters import DEFAULT_PORTS, read_template, token_settings
 from local.resources import Deployment, assign_physical_ids, deploy
 from local.runtime import FunctionError, LocalFunction, function_specs
-from local.schedules import Schedule, register_schedules, schedule_event, schedules_of
+from local.schedules import (
+    Schedule,
+    SchedulerSchedule,
+    register_schedules,
+    schedule_event,
+    scheduler_input,
+    scheduler_schedules,
+    schedules_of,
+)
 from local.template import TEMPLATE_PATH, Template, load_template
 from local.tokens import DEFAULT_KEY_FILE, JwtVerifier, TokenSettings, load_or_create_key, mint
 from local.worker import QueuePoller, QueueSource, sqs_sources
@@ -65,6 +74,9 @@ class LocalStack:
         self.schedules: list[Schedule] = []
         self._functions: dict[str, LocalFunction] = {}
         self._notifications: NotificationFeed | None = None
+        self._aws: LocalAws | None = None
+        # Each firing on demand, newest last (GET /_local/schedules shows them), bounded for a long session.
+        self._firings: deque[dict[str, Any]] = deque(maxlen=100)
 
     def start(self) -> None:
         """Start everything; on failure, stop what was started and raise."""
@@ -80,6 +92,7 @@ class LocalStack:
         aws.start()
         self._stoppers.append(aws.stop)
         self.aws_endpoint = aws.endpoint
+        self._aws = aws
 
         _make_layers_importable(options.template)
         from local.upstream import SampleUpstream  # shapes its records with the layer's report definitions
@@ -207,28 +220,55 @@ class LocalStack:
         if path == "/_local/notifications" and method == "GET":
             return 200, {"items": self._notifications.items() if self._notifications else []}
         if path == "/_local/schedules" and method == "GET":
-            return 200, {"items": [schedule.describe() for schedule in self.schedules]}
+            items = [schedule.describe() for schedule in self.schedules]
+            items += [schedule.describe() for schedule in self._scheduler_schedules()]
+            return 200, {"items": items, "firings": list(self._firings)}
         if path.startswith("/_local/schedules/") and method == "POST":
             return self._fire(path.removeprefix("/_local/schedules/"), query.get("time"))
         return None
 
+    def _scheduler_schedules(self) -> list[SchedulerSchedule]:
+        assert self._aws is not None, "start() first"
+        return scheduler_schedules(self._aws.client("scheduler"), exclude={item.name for item in self.schedules})
+
     def _fire(self, key: str, at_text: str | None) -> tuple[int, Any]:
-        schedule = next((schedule for schedule in self.schedules if key in (schedule.key, schedule.event)), None)
-        if schedule is None:
-            return 404, {"message": f"no schedule {key}", "schedules": [item.key for item in self.schedules]}
         try:
             at = datetime.fromisoformat(at_text.replace("Z", "+00:00")) if at_text else datetime.now(UTC)
         except ValueError:
             return 400, {"message": f"time={at_text} is not an ISO 8601 date-time"}
         if at.tzinfo is None:
             at = at.replace(tzinfo=UTC)
-        event = schedule_event(schedule, at=at, region=self.options.region)
-        self._log(f"[schedule] firing {schedule.key} ({schedule.expression}) at {at.isoformat()}")
+        schedule = next((schedule for schedule in self.schedules if key in (schedule.key, schedule.event)), None)
+        if schedule is not None:
+            event = schedule_event(schedule, at=at, region=self.options.region)
+            return self._invoke(schedule.key, schedule.expression, schedule.function, event, at)
+        # A tenant's schedule answers to its Scheduler name or to its id in the API (the name ends with it).
+        created = [item for item in self._scheduler_schedules() if key == item.name or item.name.endswith(f"-{key}")]
+        if len(created) != 1:
+            known = [item.key for item in self.schedules] + [item.name for item in self._scheduler_schedules()]
+            return 404, {"message": f"no schedule {key}", "schedules": known}
+        found = created[0]
+        function = self._function_of(found.target_arn)
+        if function is None:
+            return 404, {"message": f"schedule {key} targets {found.target_arn}, not a function of the template"}
+        event = scheduler_input(found.input, arn=found.arn, at=at)
+        return self._invoke(found.name, found.expression, function, event, at)
+
+    def _invoke(self, name: str, expression: str, function: str, event: Any, at: datetime) -> tuple[int, Any]:
+        self._log(f"[schedule] firing {name} ({expression}) at {at.isoformat()}")
+        firing: dict[str, Any] = {"schedule": name, "at": at.isoformat(), "event": event}
         try:
-            response = self._functions[schedule.function].invoke(event)
+            firing["response"] = self._functions[function].invoke(event)
         except FunctionError as error:
-            return 502, {"schedule": schedule.key, "event": event, "error": str(error)}
-        return 200, {"schedule": schedule.key, "event": event, "response": response}
+            firing["error"] = str(error)
+        self._firings.append(firing)
+        self._log(f"[schedule] {name}: {firing.get('response', firing.get('error'))}")
+        return (502 if "error" in firing else 200), firing
+
+    def _function_of(self, arn: str) -> str | None:
+        assert self.template is not None, "start() first"
+        attributes = self.template.physical.attributes
+        return next((logical for logical in self._functions if attributes.get((logical, "Arn")) == arn), None)
 
     # What a developer needs to start
 

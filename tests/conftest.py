@@ -38,6 +38,10 @@ os.environ.update(
         "MAX_RECEIVE_COUNT": "3",
         "UPSTREAM_MAX_ATTEMPTS": "3",
         "UPSTREAM_BACKOFF_BASE_SEC": "0.01",
+        "SCHEDULE_GROUP_NAME": "report-export-test",
+        "SCHEDULED_EXPORT_FUNCTION_ARN": "arn:aws:lambda:eu-west-1:123456789012:function:report-export-scheduled",
+        "SCHEDULER_ROLE_ARN": "arn:aws:iam::123456789012:role/report-export-scheduler",
+        "SCHEDULE_DEAD_LETTER_ARN": "arn:aws:sqs:eu-west-1:123456789012:report-export-scheduled-dlq",
     }
 )
 
@@ -58,6 +62,8 @@ from report_export.jobs.downloads import download_service  # noqa: E402
 from report_export.jobs.service import job_service  # noqa: E402
 from report_export.reexports.requests import reexport_requests  # noqa: E402
 from report_export.reexports.results import reexport_results  # noqa: E402
+from report_export.schedules.exports import scheduled_exports  # noqa: E402
+from report_export.schedules.service import schedule_service  # noqa: E402
 from report_export.sweeping.sweeper import sweeper  # noqa: E402
 
 from support.events import claims_for, http_event  # noqa: E402
@@ -84,6 +90,8 @@ def _forget_cold_start_state() -> None:
     reexport_results.cache_clear()
     generation.reset()
     sweeper.cache_clear()
+    scheduled_exports.cache_clear()
+    schedule_service.cache_clear()
 
 
 @dataclass
@@ -190,6 +198,7 @@ def aws(monkeypatch: pytest.MonkeyPatch, upstream: SampleUpstream) -> Iterator[A
         ssm.put_parameter(
             Name=os.environ["INTERNAL_SERVICE_TOKEN_PARAMETER"], Type="SecureString", Value="upstream-service-token"
         )
+        boto3.client("scheduler").create_schedule_group(Name=os.environ["SCHEDULE_GROUP_NAME"])
         monkeypatch.setenv("GENERATE_QUEUE_URL", queue_url)
         monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", dlq_url)
         monkeypatch.setenv("STATE_MACHINE_ARN", state_machine_arn)

@@ -65,15 +65,18 @@ def test_an_unknown_schedule_is_404(scheduled_stack):
 
 def test_the_command_lists_schedules_and_says_when_there_are_none():
     def listing(*args: str) -> str:
-        command = [sys.executable, "-m", "local", "schedule", *args]
+        # No stack answers on port 9: the listing comes from the template alone.
+        command = [sys.executable, "-m", "local", "schedule", "--api", "http://127.0.0.1:9", *args]
         return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, check=True, timeout=60).stdout
 
     assert listing() == (
         "SweeperFunction.EveryFewMinutes  ScheduleV2  rate(5 minutes)\n"
         "ScheduledExportFunction.MonthlyFeedIntakeExample  ScheduleV2  cron(0 2 1 * ? *) (disabled)\n"
+        "(the template's schedules; start the stack with ./dev run to see the tenants' too)\n"
     )
     assert listing("--template", str(NO_SCHEDULES_TEMPLATE)) == (
         f"{NO_SCHEDULES_TEMPLATE.name} has no schedules (no Schedule or ScheduleV2 events on its functions).\n"
+        "(the template's schedules; start the stack with ./dev run to see the tenants' too)\n"
     )
     assert "MonthlyFunction.FirstOfTheMonth  ScheduleV2  cron(0 2 1 * ? *)" in listing(
         "--template", str(SCHEDULES_TEMPLATE)

@@ -226,6 +226,17 @@ def test_an_expired_report_is_410_report_expired(api, aws, ready_job):
     assert_error(response, 410, "REPORT_EXPIRED")
 
 
+def test_a_url_minted_shortly_before_the_expiry_lives_only_until_it(api, aws, ready_job):
+    expiry = now_utc() + timedelta(seconds=100)
+    set_job_attribute(aws, ready_job, "expires_at", format_timestamp(expiry))
+
+    link = api.call("GET", f"{JOBS}/{ready_job['id']}/download").json
+
+    [ttl] = parse_qs(urlsplit(link["download_url"]).query)["X-Amz-Expires"]
+    assert 90 <= int(ttl) <= 100
+    assert parse_timestamp(link["expires_at"]) <= expiry
+
+
 def test_a_report_whose_file_was_deleted_is_410_report_file_gone(api, aws, ready_job):
     aws.s3.delete_object(Bucket=aws.bucket, Key=ready_job["file_path"])
 

@@ -87,6 +87,7 @@ def test_post_answers_202_with_a_pending_record_and_queues_the_job_that_regenera
             "row_count": 1,
         },
         "new_file": None,
+        "expires_at": None,
         "matches_original": None,
         "comparison": None,
         "changed_inputs": None,

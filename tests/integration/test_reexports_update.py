@@ -65,6 +65,25 @@ def test_storing_a_result_ends_the_reexport_succeeded_and_supersedes_its_job(api
     assert run_worker(aws) == []  # the superseded job's wake-up finds nothing to do
 
 
+def test_a_stored_result_past_the_reexports_expiry_gives_no_download_url(api, aws, report, pending):
+    stored = put(api, pending["id"], {"expected_version": 1, "new_file": stored_file(aws)}).json
+    assert stored["expires_at"] is not None
+    assert api.call("GET", f"{REEXPORTS}/{pending['id']}").json["download_url"] is not None
+    aws.dynamodb.update_item(
+        TableName=aws.table_name,
+        Key={"PK": {"S": "TENANT#tenant-a"}, "SK": {"S": f"REEXPORT#{pending['id']}"}},
+        UpdateExpression="SET expires_at = :past",
+        ExpressionAttributeValues={":past": {"S": "2020-01-01T00:00:00.000Z"}},
+    )
+
+    record = api.call("GET", f"{REEXPORTS}/{pending['id']}").json
+
+    assert (record["status"], record["expires_at"]) == ("succeeded", "2020-01-01T00:00:00.000Z")
+    assert (record["download_url"], record["download_expires_at"]) == (None, None)
+    issued = [entry for entry in history(api, pending["job_id"]) if entry["event"] == "download_url_issued"]
+    assert len(issued) == 1  # the one URL handed out before the expiry
+
+
 def test_a_stored_file_that_differs_is_recorded_as_not_matching(api, aws, pending):
     new_file = stored_file(aws, body=REPORT_BODY + b"k-2,2025-01-02,farm-1\r\n")
 

@@ -18,9 +18,12 @@ from report_export.aws import secrets
 from report_export.core.auth import Principal
 from report_export.core.models.common import JobStatus, JobType, now_utc
 from report_export.core.models.jobs import Job
+from report_export.core.models.schedules import ScheduleSpec
 from report_export.jobs.service import job_service
 from report_export.reexports import requests as reexport_requests_module
 from report_export.reexports.requests import reexport_requests
+from report_export.schedules import service as schedule_service_module
+from report_export.schedules.service import schedule_service
 
 from conftest import LambdaContextStub
 from support.reexports import put_job
@@ -50,6 +53,11 @@ EXPECTED = {
     "api_get_reexport.json": 200,
     "api_update_reexport.json": 200,
     "api_cancel_reexport.json": 200,
+    "api_create_schedule.json": 201,
+    "api_list_schedules.json": 200,
+    "api_get_schedule.json": 200,
+    "api_update_schedule.json": 200,
+    "api_delete_schedule.json": 204,
 }
 # Events about the finished sample report rather than the queued sample job.
 DOWNLOAD_EVENTS = {"api_download_job.json", "api_file_by_link.json", "api_create_reexport.json"}
@@ -60,11 +68,19 @@ REEXPORT_EVENTS = {
     "api_update_reexport.json",
     "api_cancel_reexport.json",
 }
+# Events about the sample schedule.
+SCHEDULE_EVENTS = {
+    "api_list_schedules.json",
+    "api_get_schedule.json",
+    "api_update_schedule.json",
+    "api_delete_schedule.json",
+}
+SAMPLE_SCHEDULE_ID = "019a8f14-9e6f-7a72-8d8e-9f0a1b2c3d4e"
 SAMPLE_REEXPORT_ID = "019a8f12-7d4e-7f50-9b6c-7d8e9f0a1b2c"
 SAMPLE_REEXPORT_JOB_ID = "019a8f12-7d4f-7a61-8c7d-8e9f0a1b2c3d"
 GENERATOR_EVENTS = ["generator_sqs_batch.json"]
 SWEEPER_EVENTS = ["sweeper_schedule.json"]
-SCHEDULED_EXPORT_EVENTS = ["scheduled_export_monthly.json"]
+SCHEDULED_EXPORT_EVENTS = ["scheduled_export_monthly.json", "scheduled_export_tenant_schedule.json"]
 
 
 def test_every_sample_event_is_covered():
@@ -136,6 +152,15 @@ def sample_reexport(ready_sample_job, monkeypatch):
     return reexport_requests().reexport_report(principal, SAMPLE_READY_JOB_ID).record
 
 
+@pytest.fixture
+def sample_schedule(aws, monkeypatch):
+    """The schedule the get, list, update and delete samples name, created as the API would (with its id)."""
+    monkeypatch.setattr(schedule_service_module, "uuid7", lambda: uuid.UUID(SAMPLE_SCHEDULE_ID))
+    principal = Principal(subject="user-123", tenant_id=SAMPLE_TENANT, roles=frozenset({"tenant_admin"}))
+    request = json.loads(json.loads((EVENTS / "api_create_schedule.json").read_text())["body"])
+    return schedule_service().create_schedule(principal, ScheduleSpec.model_validate(request))
+
+
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_sample_event_runs_through_the_handler(api, sample_job, name, request):
     event = json.loads((EVENTS / name).read_text())
@@ -143,6 +168,8 @@ def test_sample_event_runs_through_the_handler(api, sample_job, name, request):
         request.getfixturevalue("ready_sample_job")
     if name in REEXPORT_EVENTS:
         request.getfixturevalue("sample_reexport")
+    if name in SCHEDULE_EVENTS:
+        request.getfixturevalue("sample_schedule")
 
     response = api.invoke(event)
 
@@ -169,6 +196,14 @@ def test_sample_event_runs_through_the_handler(api, sample_job, name, request):
         assert (response.json["status"], response.json["matches_original"]) == ("succeeded", True)
     if name == "api_cancel_reexport.json":
         assert response.json["status"] == "cancelled"
+    if name == "api_create_schedule.json":
+        assert (response.json["export"]["period"], response.json["version"]) == ("previous_month", 1)
+    if name in {"api_get_schedule.json", "api_update_schedule.json"}:
+        assert response.json["id"] == SAMPLE_SCHEDULE_ID
+    if name == "api_list_schedules.json":
+        assert [item["id"] for item in response.json["items"]] == [SAMPLE_SCHEDULE_ID]
+    if name == "api_update_schedule.json":
+        assert (response.json["enabled"], response.json["version"]) == (False, 2)
 
 
 def generator_handler():
@@ -229,7 +264,7 @@ def test_the_sweeper_sample_runs_a_sweep_that_wakes_a_forgotten_queued_job(aws, 
 
     result = lambda_handler(json.loads((EVENTS / "sweeper_schedule.json").read_text()), LambdaContextStub())
 
-    assert result == {"requeued": 0, "failed": 0, "woken": 1, "dead_letters": 0}
+    assert result == {"requeued": 0, "failed": 0, "woken": 1, "dead_letters": 0, "schedules_repaired": 0}
     assert aws.queued_messages() == [{"tenant_id": SAMPLE_TENANT, "job_id": SAMPLE_JOB_ID}]
 
 
@@ -237,6 +272,17 @@ def test_the_scheduled_export_sample_makes_last_months_job_for_the_sample_tenant
     from scheduled_export.handler import lambda_handler
 
     event = json.loads((EVENTS / "scheduled_export_monthly.json").read_text())
+
+    made = lambda_handler(event, LambdaContextStub())
+
+    assert (made["start_date"], made["end_date"], made["replayed"]) == ("2026-02-01", "2026-02-28", False)
+    assert aws.queued_messages() == [{"tenant_id": SAMPLE_TENANT, "job_id": made["job_id"]}]
+
+
+def test_the_tenant_schedule_sample_fires_the_sample_schedule(aws, sample_schedule):
+    from scheduled_export.handler import lambda_handler
+
+    event = json.loads((EVENTS / "scheduled_export_tenant_schedule.json").read_text())
 
     made = lambda_handler(event, LambdaContextStub())
 

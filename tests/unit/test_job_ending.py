@@ -12,7 +12,7 @@ from report_export.aws.dynamo.codecs import StoredJob, StoredReexport
 from report_export.aws.dynamo.reexports import ReexportRepository
 from report_export.aws.dynamo.table import Table
 from report_export.core.history import SERVICE_ACTOR
-from report_export.core.models.common import FileReference, JobStatus, JobType
+from report_export.core.models.common import FileReference, JobStatus, JobType, format_timestamp
 from report_export.core.models.jobs import Job
 from report_export.core.models.reexports import ComparisonSummary, Reexport, ReexportStatus
 from report_export.jobs.ending import (
@@ -103,6 +103,7 @@ def values_of(update) -> dict:
 
 
 SUCCEEDED = Succeeded(SAME, MANIFEST, datetime(2025, 5, 1, tzinfo=UTC))
+SUPERSEDED = Superseded(OTHER, by="svc-1", expires_at=datetime(2025, 6, 1, 8, 30, tzinfo=UTC))
 
 
 @pytest.mark.parametrize(
@@ -182,7 +183,7 @@ def test_a_job_that_already_ended_is_only_checked_not_changed():
         (SUCCEEDED, "succeeded", "reexport_completed"),
         (Failed("NO_DATA", "nothing"), "failed", "reexport_completed"),
         (Cancelled(by=SERVICE_ACTOR), "cancelled", "reexport_cancelled"),
-        (Superseded(OTHER, by="svc-1"), "succeeded", "reexport_completed"),
+        (SUPERSEDED, "succeeded", "reexport_completed"),
     ],
 )
 def test_a_job_that_regenerates_a_report_ends_its_reexport_releases_the_original_and_writes_history(
@@ -207,7 +208,7 @@ def test_a_job_that_regenerates_a_report_ends_its_reexport_releases_the_original
 def test_a_superseded_job_is_cancelled_while_its_reexport_takes_the_service_file():
     plan = ending().plan(
         stored_job(reexport=True),
-        Superseded(OTHER, by="svc-1"),
+        SUPERSEDED,
         guard=Guard.RUNNING,
         reexport=stored_reexport(),
         at_version=True,
@@ -221,6 +222,43 @@ def test_a_superseded_job_is_cancelled_while_its_reexport_takes_the_service_file
     assert record_update["ExpressionAttributeValues"][":expected_version"] == {"N": "4"}
     history = plan.items[3]["Put"]["Item"]
     assert (history["actor"], '"via":"internal_service"' in history["details_json"]["S"]) == ({"S": "svc-1"}, True)
+
+
+@pytest.mark.parametrize(
+    ("outcome", "guard"),
+    [(SUCCEEDED, Guard.ATTEMPT), (SUPERSEDED, Guard.RUNNING)],
+    ids=["by-the-pipeline", "by-an-internal-service"],
+)
+def test_a_succeeded_reexport_carries_its_files_expiry(outcome, guard):
+    plan = ending().plan(stored_job(reexport=True), outcome, guard=guard, reexport=stored_reexport())
+
+    assert plan.record.expires_at == outcome.expires_at
+    assert values_of(plan.items[1]["Update"])["expires_at"] == {"S": format_timestamp(outcome.expires_at)}
+
+
+def test_a_superseded_job_carries_no_expiry_of_its_own():
+    plan = ending().plan(stored_job(reexport=True), SUPERSEDED, guard=Guard.RUNNING, reexport=stored_reexport())
+
+    changed = values_of(job_update(plan.items))
+    assert "expires_at" not in changed  # the file is the re-export's: its record says until when
+
+
+def test_a_reexport_completed_late_takes_its_jobs_expiry():
+    job = stored_job(
+        JobStatus.SUCCEEDED, reexport=True, file_path=SAME.key, sha256=SAME.sha256, size_bytes=10, expires_at=MOMENT
+    )
+
+    plan = ending().plan(job, outcome_of(job.job), guard=Guard.ENDED, reexport=stored_reexport())
+
+    assert plan.record.expires_at == MOMENT
+
+
+@pytest.mark.parametrize("outcome", [Failed("NO_DATA", "nothing"), Cancelled(by="user-9")])
+def test_a_reexport_that_did_not_succeed_has_no_expiry(outcome):
+    plan = ending().plan(stored_job(reexport=True), outcome, guard=Guard.ATTEMPT, reexport=stored_reexport())
+
+    assert plan.record.expires_at is None
+    assert "expires_at" not in values_of(plan.items[1]["Update"])
 
 
 def test_a_matching_file_is_not_compared_and_a_differing_one_is():

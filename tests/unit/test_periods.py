@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from report_export.schedules.periods import RelativePeriod, period_dates
+from report_export.core.models.schedules import RelativePeriod
+from report_export.schedules.periods import period_dates
 
 ZONES = ["UTC", "Europe/Oslo", "America/New_York", "Pacific/Auckland", "Asia/Kolkata", "Pacific/Kiritimati"]
 FIRINGS = st.datetimes(min_value=datetime(2000, 1, 2), max_value=datetime(2099, 12, 30), timezones=st.just(UTC))

@@ -1,4 +1,3 @@
-import re
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
@@ -6,8 +5,8 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 
 from api.paging import cursor_after, position_of
-from api.rest import BEARER_AUTH, authenticate, error_responses, json_response, success_response
-from report_export.core.errors import ValidationFailed
+from api.rest import BEARER_AUTH, authenticate, error_responses, success_response
+from api.versions import expected_version, with_etag
 from report_export.core.models.common import INTERNAL_ROLES, JOB_ID_PATTERN, READER_ROLES, WRITER_ROLES
 from report_export.core.models.reexports import (
     CreateReexportRequest,
@@ -23,33 +22,11 @@ router = Router()
 
 REEXPORTS = "/api/v1/report-reexports"
 
-_ETAG_RE = re.compile(r'^\s*(?:W/)?"?(\d{1,18})"?\s*$')
-
 ReexportId = Annotated[str, Path(description="The re-export id (a UUIDv7)", max_length=64)]
 
 
-def expected_version(request: UpdateReexportRequest, if_match: str | None) -> int:
-    """The version the caller read: expected_version in the body, or If-Match ("3" or the ETag form "\"3\"")."""
-    header_version = None
-    if if_match is not None:
-        match = _ETAG_RE.match(if_match)
-        if match is None:
-            raise ValidationFailed("If-Match must be the re-export's version, as its ETag gives it")
-        header_version = int(match.group(1))
-    if (
-        request.expected_version is not None
-        and header_version is not None
-        and request.expected_version != header_version
-    ):
-        raise ValidationFailed("expected_version and If-Match name different versions")
-    version = request.expected_version or header_version
-    if version is None:
-        raise ValidationFailed("expected_version (or the If-Match header) is required")
-    return version
-
-
 def _with_etag(status: int, record: Reexport, headers: dict[str, str] | None = None) -> Response[Reexport]:
-    return json_response(status, record, {"ETag": f'"{record.version}"', **(headers or {})})
+    return with_etag(status, record, record.version, headers)
 
 
 @router.post(
@@ -105,9 +82,9 @@ def list_reexports(
 @router.get(
     f"{REEXPORTS}/<reexport_id>",
     summary="Get one re-export: status, lineage and, when it succeeded, a download URL",
-    description="Roles: all readers. Once succeeded, and while the new file exists and has not expired (the new "
-    "job's expires_at), the answer carries a fresh "
-    "presigned download_url (TTL REPORT_DOWNLOAD_TTL_SEC); each one is an entry in the report's history. "
+    description="Roles: all readers. Once succeeded, and while the new file exists and has not expired (the "
+    "re-export's expires_at), the answer carries a fresh presigned download_url (TTL REPORT_DOWNLOAD_TTL_SEC); "
+    "each one is an entry in the report's history. "
     "The ETag header is the record's version.",
     tags=["re-exports"],
     security=BEARER_AUTH,
@@ -151,11 +128,8 @@ def update_reexport(
     ] = None,
 ) -> Response[Reexport]:
     principal = authenticate(router, INTERNAL_ROLES)
-    record = (
-        reexport_results()
-        .update_reexport(principal, reexport_id, request, expected_version=expected_version(request, if_match))
-        .record
-    )
+    version = expected_version(request.expected_version, if_match, of="re-export")
+    record = reexport_results().update_reexport(principal, reexport_id, request, expected_version=version).record
     return _with_etag(200, record)
 
 

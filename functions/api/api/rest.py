@@ -159,7 +159,8 @@ def openapi_document(app: APIGatewayHttpResolver) -> dict[str, Any]:
     """The OpenAPI document as the API really behaves.
 
     Powertools documents request validation failures as 422 with its own body; this API
-    answers them as 400 with the error envelope, so those entries are replaced.
+    answers them as 400 with the error envelope, so those entries are replaced. It also gives a
+    204 a JSON body of null, which a 204 never has.
     """
     schema = app.get_openapi_schema(
         title=API_TITLE,
@@ -172,6 +173,7 @@ def openapi_document(app: APIGatewayHttpResolver) -> dict[str, Any]:
     for operations in document.get("paths", {}).values():
         for operation in operations.values():
             responses = operation.get("responses", {})
+            responses.get("204", {}).pop("content", None)
             if responses.pop("422", None) is not None:
                 responses.setdefault(
                     "400",

@@ -18,4 +18,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         "failed": report.failed,
         "woken": report.woken,
         "dead_letters": report.dead_letters,
+        "schedules_repaired": report.schedules_repaired,
     }

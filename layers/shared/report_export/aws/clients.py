@@ -47,7 +47,12 @@ def events():
     return boto3.client("events", config=_CONFIG)
 
 
+@cache
+def scheduler():
+    return boto3.client("scheduler", config=_CONFIG)
+
+
 def reset() -> None:
     """Forget the clients (tests start each case against a fresh emulated account)."""
-    for factory in (dynamodb, sqs, ssm, s3, stepfunctions, sns, events):
+    for factory in (dynamodb, sqs, ssm, s3, stepfunctions, sns, events, scheduler):
         factory.cache_clear()

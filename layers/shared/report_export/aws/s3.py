@@ -1,7 +1,14 @@
-"""Report files in S3: a streaming multipart sink, presigned downloads, deletes.
+"""Report files in S3: a streaming multipart sink, presigned downloads, deletes, and how long a
+file is kept.
 
 The sink hashes and counts exactly the bytes it stores (for gzip files, the compressed
 bytes), so the manifest's sha256 and size describe the object a client downloads.
+
+Retention: the bucket's lifecycle rule (ExpireReports) deletes an object under tenants/ a number
+of days after S3 created it: its Last-Modified, which for a multipart upload is when the upload
+began, rounded up to the next midnight UTC. So the expiry the service promises for a file is
+counted from that same creation date (`file_expiry`), never from a later moment, and a file that
+must be kept longer than its creation allows gets a new creation date (`refresh_object`).
 """
 
 from __future__ import annotations
@@ -11,11 +18,14 @@ import re
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import quote
 
+from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
+from s3transfer.exceptions import S3CopyFailedError
 
 from report_export.core.observability import logger
 
@@ -31,6 +41,29 @@ MAX_PRESIGN_TTL_SECONDS = 7 * 24 * 3600
 _CHECKSUM_ALGORITHM = "CRC32"
 _SAFE_FILE_NAME = re.compile(r"[A-Za-z0-9._-]+")
 _NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+_PRECONDITION_CODES = frozenset({"412", "PreconditionFailed"})
+# A refresh is a server-side copy (no byte passes through the caller): one CopyObject below the threshold,
+# parts copied side by side above it. CopyObject takes at most 5 GiB, and parts keep a large object's copy
+# short; boto3's managed copy keeps to S3's 10,000 parts by growing the parts of a very large object.
+REFRESH_CONFIG = TransferConfig(multipart_threshold=64 * MIB, multipart_chunksize=64 * MIB, max_concurrency=10)
+# What an object says of itself, as HEAD answers it and a copy takes it: the refresh keeps all of it.
+_KEPT_HEADERS = (
+    "CacheControl",
+    "ContentDisposition",
+    "ContentEncoding",
+    "ContentLanguage",
+    "ContentType",
+    "Expires",
+    "Metadata",
+    "ServerSideEncryption",
+    "SSEKMSKeyId",
+    "StorageClass",
+    "WebsiteRedirectLocation",
+)
+
+
+class ObjectChanged(Exception):
+    """The object is no longer the one that was read (another was stored under its key meanwhile)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,3 +336,46 @@ def open_object(s3_client: Any, *, bucket: str, key: str) -> Any | None:
 def is_missing_object(error: ClientError) -> bool:
     """S3's several ways of saying "no such object" (HEAD answers a bare 404)."""
     return error.response.get("Error", {}).get("Code") in _NOT_FOUND_CODES
+
+
+def file_expiry(stored_at: datetime, retention_days: int) -> datetime:
+    """Until when a report file S3 created at `stored_at` is kept: the service's expires_at for it.
+
+    The lifecycle rule deletes the object retention_days after that creation, rounded up to the next
+    midnight UTC, so the file is always still there at this moment (and a little longer). Whoever
+    promises an expiry computes it here, from the object's own creation date.
+    """
+    return stored_at.astimezone(UTC) + timedelta(days=retention_days)
+
+
+def object_stored_at(s3_client: Any, *, bucket: str, key: str) -> datetime | None:
+    """When S3 created the object (its Last-Modified; for a multipart upload, when the upload began), or None
+    when there is no such object. The lifecycle rule counts the object's age from this moment."""
+    head = object_head(s3_client, bucket=bucket, key=key)
+    return None if head is None else head["LastModified"]
+
+
+def refresh_object(
+    s3_client: Any, *, bucket: str, key: str, head: dict[str, Any], config: TransferConfig = REFRESH_CONFIG
+) -> datetime | None:
+    """Copies the object onto itself, server-side, so that S3 creates it anew: the lifecycle rule counts its
+    age from now. Its bytes, content type, disposition, encoding, metadata, encryption and storage class stay
+    as `head` (its HEAD) read them. Returns the new creation date, or None when the object is gone.
+
+    The copy is of the object `head` describes (its ETag), or none: ObjectChanged when another object was
+    stored under the key meanwhile. Other S3 errors are raised as they come.
+    """
+    kept = {name: head[name] for name in _KEPT_HEADERS if head.get(name)}
+    extra_args = {**kept, "MetadataDirective": "REPLACE", "CopySourceIfMatch": head["ETag"]}
+    try:
+        s3_client.copy({"Bucket": bucket, "Key": key}, bucket, key, ExtraArgs=extra_args, Config=config)
+    except ClientError as error:
+        if is_missing_object(error):
+            return None
+        if error.response.get("Error", {}).get("Code") in _PRECONDITION_CODES:
+            raise ObjectChanged(key) from None
+        raise
+    except S3CopyFailedError:
+        # The managed copy's word for a part whose source no longer had the ETag read.
+        raise ObjectChanged(key) from None
+    return object_stored_at(s3_client, bucket=bucket, key=key)

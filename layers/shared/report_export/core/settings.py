@@ -48,6 +48,14 @@ class Settings(BaseModel):
     sweep_released_after_seconds: int = Field(5700, alias="SWEEP_RELEASED_AFTER_SEC", ge=60)
     sweep_page_size: int = Field(100, alias="SWEEP_PAGE_SIZE", ge=10, le=1000)
     dead_letter_queue_url: str = Field("", alias="DEAD_LETTER_QUEUE_URL")
+    # Tenants' schedules: the stage's EventBridge Scheduler group, what their firings invoke (and with which
+    # role), where a firing Scheduler cannot deliver is kept, and how long a schedule change may stay
+    # half-applied (record written, Scheduler not yet) before the sweeper completes it.
+    schedule_group_name: str = Field("", alias="SCHEDULE_GROUP_NAME")
+    scheduled_export_function_arn: str = Field("", alias="SCHEDULED_EXPORT_FUNCTION_ARN")
+    scheduler_role_arn: str = Field("", alias="SCHEDULER_ROLE_ARN")
+    schedule_dead_letter_arn: str = Field("", alias="SCHEDULE_DEAD_LETTER_ARN")
+    schedule_sync_stale_after_seconds: int = Field(120, alias="SCHEDULE_SYNC_STALE_AFTER_SEC", ge=30)
     service_token_parameter: str = Field("", alias="INTERNAL_SERVICE_TOKEN_PARAMETER")
     upstream_max_attempts: int = Field(6, alias="UPSTREAM_MAX_ATTEMPTS", ge=1, le=20)
     upstream_backoff_base_seconds: float = Field(0.5, alias="UPSTREAM_BACKOFF_BASE_SEC", ge=0)

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from report_export.aws import clients, secrets
 from report_export.aws.dynamo.codecs import StoredJob
-from report_export.aws.s3 import StoredObject
+from report_export.aws.s3 import StoredObject, file_expiry, object_stored_at
 from report_export.aws.stepfunctions import (
     ExecutionInput,
     ResultStateMachine,
@@ -52,12 +53,18 @@ class ReportFile:
 
 class HandOver:
     def __init__(
-        self, settings: Settings, ending: JobEnding, state_machine: ResultStateMachine, tokens: DownloadTokens
+        self,
+        settings: Settings,
+        ending: JobEnding,
+        state_machine: ResultStateMachine,
+        tokens: DownloadTokens,
+        s3: Any,
     ) -> None:
         self._settings = settings
         self._ending = ending
         self._state_machine = state_machine
         self._tokens = tokens
+        self._s3 = s3
 
     def succeeded(self, claimed: StoredJob, report: ReportFile) -> None:
         self._start(self.success_input(claimed, report))
@@ -73,7 +80,7 @@ class HandOver:
         job = claimed.job
         definition = definition_for(job.job_type)
         now = now_utc()
-        expires_at = now + timedelta(days=self._settings.retention_days)
+        expires_at = self._expiry(report.stored)
         file = report.reference()
         outcome = Succeeded(file, manifest(job, definition, file, watermark=report.watermark), expires_at)
         store = self._ending.plan(claimed, outcome, guard=Guard.ATTEMPT)
@@ -143,6 +150,15 @@ class HandOver:
             handed_over_by=handed_over_by,
         )
 
+    def _expiry(self, stored: StoredObject) -> datetime:
+        """The file's expires_at, from when S3 created the object (for a multipart upload, when the upload
+        began, maybe hours before now): the lifecycle rule counts from then, not from the job's success."""
+        stored_at = object_stored_at(self._s3, bucket=stored.bucket, key=stored.key)
+        if stored_at is None:
+            # Not a failure of the job's data: the attempt is released and the next one uploads again.
+            raise RuntimeError(f"the report file {stored.key} is not in the bucket right after its upload")
+        return file_expiry(stored_at, self._settings.retention_days)
+
     def _start(self, execution: ExecutionInput) -> None:
         self._state_machine.start(execution)
         logger.info("Generation finished", extra={"outcome": execution.outcome})
@@ -154,7 +170,7 @@ class HandOver:
 
 
 def build_hand_over(settings: Settings, ending: JobEnding) -> HandOver:
-    """The hand-over with this cold start's Step Functions client and the download-link signer."""
+    """The hand-over with this cold start's Step Functions and S3 clients and the download-link signer."""
     return HandOver(
         settings,
         ending,
@@ -162,4 +178,5 @@ def build_hand_over(settings: Settings, ending: JobEnding) -> HandOver:
         DownloadTokens(
             Signer(secrets.secret_source(settings.signing_secret_parameter), purpose=DOWNLOAD_TOKEN_PURPOSE)
         ),
+        clients.s3(),
     )

@@ -61,28 +61,41 @@ class DownloadService:
         return presigned.url
 
     def file_link(
-        self, tenant_id: str, job_id: str, *, key: str, file_name: str, issued_to: str, details: dict[str, Any]
+        self,
+        tenant_id: str,
+        job_id: str,
+        *,
+        key: str,
+        file_name: str,
+        expires_at: datetime | None,
+        issued_to: str,
+        details: dict[str, Any],
     ) -> Presigned:
         """A URL for a file named by reference (a re-export's result), audited on the job it belongs to.
 
-        Raises ReportFileGone when the object is no longer in the bucket.
+        Raises ReportExpired once the file's expires_at has passed, ReportFileGone when the object is no
+        longer in the bucket.
         """
-        presigned = self._presign_key(key, file_name)
+        presigned = self._presign_key(key, file_name, expires_at)
         self._audit(tenant_id, job_id, presigned, issued_to=issued_to, via="reexport", details=details)
         return presigned
 
     def _presign(self, job: Job) -> Presigned:
         if job.status is not JobStatus.SUCCEEDED or not job.file_path or not job.file_name:
             raise ReportNotReady(f"Report is not ready (the job is {job.status.value})")
-        if job.expires_at is not None and job.expires_at <= now_utc():
-            raise ReportExpired("The report file has expired; re-export the report to get it again")
-        return self._presign_key(job.file_path, job.file_name)
+        return self._presign_key(job.file_path, job.file_name, job.expires_at)
 
-    def _presign_key(self, key: str, file_name: str) -> Presigned:
+    def _presign_key(self, key: str, file_name: str, expires_at: datetime | None) -> Presigned:
+        """A URL that lives REPORT_DOWNLOAD_TTL_SEC, and never past the file's expires_at: only until then is
+        the file sure to be in the bucket (the lifecycle rule may delete it after)."""
         now = now_utc()
+        ttl = self._settings.download_ttl_seconds
+        if expires_at is not None:
+            ttl = min(ttl, int((expires_at - now).total_seconds()))
+            if ttl < 1:
+                raise ReportExpired("The report file has expired; re-export the report to get it again")
         if object_head(self._s3, bucket=self._settings.reports_bucket, key=key) is None:
             raise ReportFileGone("The report file no longer exists; re-export the report")
-        ttl = self._settings.download_ttl_seconds
         url = presigned_download_url(
             self._s3, bucket=self._settings.reports_bucket, key=key, file_name=file_name, ttl_seconds=ttl
         )

@@ -54,6 +54,7 @@ _BY_INTERNAL_SERVICE = "the file was stored by an internal service; rows were no
 class Succeeded:
     file: FileReference
     manifest: dict[str, Any] | None
+    # Until when the file is kept (report_export.aws.s3.file_expiry): the job's and its re-export's expires_at.
     expires_at: datetime | None
 
 
@@ -74,6 +75,8 @@ class Superseded:
 
     file: FileReference
     by: str
+    # Until when the file is kept, from its refreshed creation date: the re-export's expires_at (no job carries it).
+    expires_at: datetime
 
 
 Outcome = Succeeded | Failed | Cancelled | Superseded
@@ -252,7 +255,7 @@ class JobEnding:
             }
         if isinstance(outcome, Cancelled):
             return {"status": ReexportStatus.CANCELLED, "completed_at": now, "updated_at": now}
-        changes = success_changes(record, outcome.file, now)
+        changes = success_changes(record, outcome.file, now, expires_at=outcome.expires_at)
         matches = changes["matches_original"]
         if not matches:
             changes["comparison"] = self._comparison(record, job, outcome, guard)
@@ -272,19 +275,25 @@ class JobEnding:
         return self._comparer.compare(record, job, outcome.file)
 
 
-def success_changes(record: Reexport, new_file: FileReference, now: str) -> dict[str, Any]:
+def success_changes(
+    record: Reexport, new_file: FileReference, now: str, *, expires_at: datetime | None
+) -> dict[str, Any]:
     """A re-export completed by a new file, whoever stored it (the pipeline or an internal service).
 
-    matches_original compares sha256 only, so it is known even when the original file is gone.
+    matches_original compares sha256 only, so it is known even when the original file is gone. The record
+    carries the file's own expiry: after it no download URL is handed out, and until it the file is kept.
     """
     original = record.original_file
-    return {
+    changes: dict[str, Any] = {
         "status": ReexportStatus.SUCCEEDED,
         "new_file": new_file,
         "matches_original": original is not None and original.sha256 == new_file.sha256,
         "completed_at": now,
         "updated_at": now,
     }
+    if expires_at is not None:
+        changes["expires_at"] = format_timestamp(expires_at)
+    return changes
 
 
 def changed_inputs(original: dict[str, Any] | None, new: dict[str, Any] | None) -> ChangedInputs | None:

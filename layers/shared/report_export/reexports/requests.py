@@ -13,6 +13,7 @@ import posixpath
 import random
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -29,6 +30,7 @@ from report_export.core.errors import (
     JobNotCancellable,
     NotFound,
     ReexportNotCancellable,
+    ReportExpired,
     ReportFileGone,
     ReportNotReexportable,
     ValidationFailed,
@@ -135,13 +137,10 @@ class ReexportRequests:
         return parameters
 
     def get_reexport(self, principal: Principal, reexport_id: str) -> Reexport:
-        """The record; once it succeeded and its file is there, with a fresh download URL (an audit event)."""
+        """The record; once it succeeded, while its file is there and has not expired, with a fresh download URL
+        (an audit event)."""
         record = self._records.load(principal, reexport_id).record
         if record.status is not ReexportStatus.SUCCEEDED or record.new_file is None:
-            return record
-        job = self._records.jobs.get(record.tenant_id, record.job_id)
-        if job is not None and job.job.expires_at is not None and job.job.expires_at <= now_utc():
-            # As the job's own download (410 REPORT_EXPIRED): an expired file is not handed out; re-export again.
             return record
         new_file = record.new_file
         try:
@@ -150,12 +149,21 @@ class ReexportRequests:
                 record.job_id,
                 key=new_file.key,
                 file_name=new_file.file_name or posixpath.basename(new_file.key),
+                expires_at=self._file_expiry(record),
                 issued_to=principal.subject,
                 details={"reexport_id": record.id},
             )
-        except ReportFileGone:
+        except (ReportExpired, ReportFileGone):
+            # As the job's own download answers 410: an expired or deleted file is not handed out; re-export again.
             return record
         return record.model_copy(update={"download_url": presigned.url, "download_expires_at": presigned.expires_at})
+
+    def _file_expiry(self, record: Reexport) -> datetime | None:
+        """The new file's expiry: the record's own, and, when the pipeline made the file, its job's too (the same
+        moment, written in one transaction; a record written before re-exports carried it has only the job's)."""
+        job = self._records.jobs.get(record.tenant_id, record.job_id)
+        expiries = [record.expires_at, job.job.expires_at if job is not None else None]
+        return min((moment for moment in expiries if moment is not None), default=None)
 
     def list_reexports(
         self,

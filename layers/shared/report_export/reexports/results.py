@@ -4,7 +4,7 @@ and announce a finished re-export, each at the version the caller read (optimist
 from __future__ import annotations
 
 import posixpath
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -15,7 +15,7 @@ from report_export.aws import clients
 from report_export.aws.announcements import AnnouncementRefused, Publisher
 from report_export.aws.dynamo.codecs import StoredReexport
 from report_export.aws.dynamo.table import StaleWrite
-from report_export.aws.s3 import object_head
+from report_export.aws.s3 import ObjectChanged, file_expiry, object_head, refresh_object
 from report_export.core.auth import Principal
 from report_export.core.errors import (
     ConcurrentUpdate,
@@ -66,7 +66,12 @@ class ReexportResults:
         self, principal: Principal, reexport_id: str, file_ref: StoreFileReference, *, expected_version: int
     ) -> StoredReexport:
         """Record a result file an internal service produced: pending/running → succeeded, the original
-        released, the regenerating job cancelled (superseded), in one transaction."""
+        released, the regenerating job cancelled (superseded), in one transaction.
+
+        The object may have been created long ago, and the lifecycle rule deletes it by its creation date: it is
+        first copied onto itself (a new creation date), and the record's expires_at is counted from that copy.
+        So the record never promises more than the bucket keeps; a copy whose transaction then fails only keeps
+        the file longer."""
         stored = self._records.load_versioned(principal, reexport_id, expected_version)
         record = stored.record
         if not record.status.is_active:
@@ -76,6 +81,7 @@ class ReexportResults:
         if job is None:
             # Written in one transaction with the record, a job never goes missing on its own: this will not heal.
             raise InvalidTransition("The re-export's job no longer exists, so its result cannot be stored")
+        expires_at = self._keep_for_retention(file_ref.key, head)
         new_file = FileReference(
             key=file_ref.key,
             file_name=posixpath.basename(file_ref.key),
@@ -86,7 +92,7 @@ class ReexportResults:
         )
         ending = self._ending.plan(
             job,
-            Superseded(new_file, by=principal.subject),
+            Superseded(new_file, by=principal.subject, expires_at=expires_at),
             guard=_SUPERSEDING_GUARDS.get(job.job.status, Guard.ENDED),
             reexport=stored,
             at_version=True,
@@ -176,6 +182,23 @@ class ReexportResults:
         if current.record.notification_sent_at is not None:
             raise InvalidTransition("The re-export's completion was already announced")
         raise ConcurrentUpdate("Another request is announcing the re-export's completion; read it again shortly")
+
+    def _keep_for_retention(self, key: str, head: dict[str, Any]) -> datetime:
+        """Refreshes the object's creation date (its bytes and headers unchanged) and answers the expiry it allows."""
+        try:
+            stored_at = refresh_object(self._s3, bucket=self._settings.reports_bucket, key=key, head=head)
+        except ObjectChanged:
+            raise ConcurrentUpdate(
+                "Another object was stored under new_file.key while the result was stored; try again"
+            ) from None
+        except (ClientError, BotoCoreError):
+            logger.exception("The result file could not be refreshed for its retention", extra={"key": key})
+            raise ServiceUnavailable(
+                "The result file could not be kept for its retention right now; try again with the same version"
+            ) from None
+        if stored_at is None:
+            raise ValidationFailed("new_file.key names no stored object (it was deleted while the result was stored)")
+        return file_expiry(stored_at, self._settings.retention_days)
 
     def _head_tenant_object(self, tenant_id: str, file_ref: StoreFileReference) -> dict[str, Any]:
         prefix = f"tenants/{tenant_id}/"

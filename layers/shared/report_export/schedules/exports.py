@@ -1,86 +1,75 @@
-"""A scheduled export: EventBridge Scheduler fires a schedule whose input names a tenant, a report and a
-relative period; the firing becomes a job through the same code as the API's POST.
+"""A scheduled export: EventBridge Scheduler fires a schedule and the firing becomes a job, through the
+same code as the API's POST, for the concrete period the firing stands for.
 
-The idempotency key is the schedule and the concrete period, so a schedule fired again (Scheduler's
-retries, a re-run, two firings within the same period) makes no second job.
+Two kinds of schedule fire here: those declared with the stack carry their whole definition in their
+input (ScheduledExport); a tenant's own schedules send only which schedule is due (ScheduleFiring),
+and the definition is read from the schedule's record. Either way the idempotency key is the schedule
+and the period, so a schedule fired again (Scheduler's retries, a re-run, two firings within one
+period) makes no second job.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import TypeAdapter, ValidationError
 
+from report_export.aws import clients
+from report_export.aws.dynamo.schedules import ScheduleRepository
+from report_export.aws.dynamo.table import Table
 from report_export.core.auth import Principal
-from report_export.core.models.common import (
-    ID_PATTERN,
-    WRITER_ROLES,
-    Compression,
-    ExportFormat,
-    FilterName,
-    FilterValue,
-    JobType,
-    ScopeId,
-)
+from report_export.core.errors import ValidationFailed, describe_validation_errors
+from report_export.core.models.common import WRITER_ROLES, now_utc
 from report_export.core.models.jobs import CreateJobRequest
-from report_export.core.observability import logger
+from report_export.core.models.schedules import ExportDefinition, ScheduledExport, ScheduleFiring, ScheduleRun
+from report_export.core.observability import logger, metrics
+from report_export.core.settings import get_settings
 from report_export.jobs.service import CreateOutcome, JobService, job_service
-from report_export.schedules.periods import RelativePeriod, period_dates, time_zone
+from report_export.schedules.periods import period_dates
 
-ScheduleId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+_FIRING_INPUT: TypeAdapter[ScheduleFiring | ScheduledExport] = TypeAdapter(ScheduleFiring | ScheduledExport)
+
+# What a definition holds besides its period: a job's own parameters (a ScheduledExport holds more).
+_JOB_FIELDS = set(ExportDefinition.model_fields) - {"period"}
 
 
-class ScheduledExport(BaseModel):
-    """The input a schedule sends: what to export, for which tenant, over which relative period."""
+def firing_input(event: dict[str, Any]) -> ScheduleFiring | ScheduledExport:
+    """A tenant schedule's firing or a declared schedule's whole input (pydantic's ValidationError otherwise)."""
+    return _FIRING_INPUT.validate_python(event)
 
-    model_config = ConfigDict(extra="forbid")
 
-    schedule_id: ScheduleId
-    tenant_id: ScopeId
-    job_type: JobType
-    format: ExportFormat = ExportFormat.CSV
-    compression: Compression | None = None
-    farm_id: ScopeId | None = None
-    barn_id: ScopeId | None = None
-    batch_id: ScopeId | None = None
-    filters: dict[FilterName, FilterValue] | None = None
-    period: RelativePeriod
-    time_zone: str = Field("UTC", description="IANA time zone the period's days are counted in")
-    # Filled in by Scheduler (<aws.scheduler.scheduled-time>): the moment the firing stands for.
-    scheduled_time: datetime
-
-    @field_validator("time_zone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        time_zone(value)
-        return value
-
-    @field_validator("scheduled_time")
-    @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("scheduled_time must carry its time zone")
-        return value
+def job_request(definition: ExportDefinition, *, schedule_id: str, zone: str, fired_at: datetime) -> CreateJobRequest:
+    """The job a firing at `fired_at` makes: the definition with the period's concrete dates."""
+    start, end = period_dates(definition.period, fired_at, zone)
+    try:
+        return CreateJobRequest.model_validate(
+            {
+                **definition.model_dump(include=_JOB_FIELDS, exclude_none=True),
+                "start_date": start.isoformat(),
+                "end_date": end.isoformat(),
+                "idempotency_key": f"schedule:{schedule_id}:{start.isoformat()}:{end.isoformat()}",
+            }
+        )
+    except ValidationError as error:
+        raise ValidationFailed(describe_validation_errors(error.errors())) from None
 
 
 class ScheduledExports:
-    def __init__(self, jobs: JobService) -> None:
+    def __init__(self, jobs: JobService, schedules: ScheduleRepository, *, run_retention_days: int) -> None:
         self._jobs = jobs
+        self._schedules = schedules
+        self._run_retention = timedelta(days=run_retention_days)
+
+    def check_definition(self, definition: ExportDefinition, *, zone: str) -> None:
+        """Refuse a definition whose jobs would be refused (ValidationFailed), before a schedule holds it."""
+        request = job_request(definition, schedule_id="check", zone=zone, fired_at=now_utc())
+        self._jobs.check_period_length(request)
 
     def fire(self, export: ScheduledExport) -> CreateOutcome:
-        start, end = period_dates(export.period, export.scheduled_time, export.time_zone)
-        request = CreateJobRequest.model_validate(
-            {
-                **export.model_dump(
-                    include={"job_type", "format", "compression", "farm_id", "barn_id", "batch_id", "filters"},
-                    exclude_none=True,
-                ),
-                "start_date": start.isoformat(),
-                "end_date": end.isoformat(),
-                "idempotency_key": f"schedule:{export.schedule_id}:{start.isoformat()}:{end.isoformat()}",
-            }
+        request = job_request(
+            export, schedule_id=export.schedule_id, zone=export.time_zone, fired_at=export.scheduled_time
         )
         # The schedule acts as a writer of its own tenant, and the job says which schedule asked.
         principal = Principal(
@@ -93,8 +82,37 @@ class ScheduledExports:
         )
         return outcome
 
+    def fire_tenant_schedule(self, firing: ScheduleFiring) -> CreateOutcome | None:
+        """The job for a tenant schedule's firing, or None when the schedule is gone or switched off
+        (a firing already on its way when it was deleted or disabled makes nothing)."""
+        stored = self._schedules.get(firing.tenant_id, firing.schedule_id, consistent=True)
+        if stored is None or stored.deleting or not stored.schedule.enabled:
+            state = "deleted" if stored is None or stored.deleting else "disabled"
+            logger.warning("A schedule fired that is no longer active", extra={"schedule_state": state})
+            metrics.add_metric(name="ScheduleFiringsIgnored", unit="Count", value=1)
+            return None
+        schedule = stored.schedule
+        outcome = self.fire(
+            ScheduledExport(
+                **schedule.export.model_dump(),
+                schedule_id=schedule.id,
+                tenant_id=schedule.tenant_id,
+                time_zone=schedule.time_zone,
+                scheduled_time=firing.scheduled_time,
+            )
+        )
+        job = outcome.job
+        run = ScheduleRun(
+            job_id=job.id, scheduled_time=firing.scheduled_time, start_date=job.start_date, end_date=job.end_date
+        )
+        ttl = int((now_utc() + self._run_retention).timestamp())
+        self._schedules.record_run(schedule.tenant_id, schedule.id, run, ttl=ttl)
+        return outcome
 
-def describe(outcome: CreateOutcome) -> dict[str, Any]:
+
+def describe(outcome: CreateOutcome | None) -> dict[str, Any]:
+    if outcome is None:
+        return {"job_id": None, "skipped": "the schedule is deleted or disabled"}
     job = outcome.job
     return {
         "job_id": job.id,
@@ -106,4 +124,6 @@ def describe(outcome: CreateOutcome) -> dict[str, Any]:
 
 @cache
 def scheduled_exports() -> ScheduledExports:
-    return ScheduledExports(job_service())
+    settings = get_settings()
+    schedules = ScheduleRepository(Table(clients.dynamodb(), settings.table_name))
+    return ScheduledExports(job_service(), schedules, run_retention_days=settings.record_retention_days)

@@ -4,25 +4,8 @@ schedule's time zone (a report of "the previous day" in Oslo is not the previous
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from enum import StrEnum
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-
-class RelativePeriod(StrEnum):
-    PREVIOUS_DAY = "previous_day"
-    PREVIOUS_WEEK = "previous_week"  # ISO weeks: Monday to Sunday
-    PREVIOUS_MONTH = "previous_month"
-    PREVIOUS_QUARTER = "previous_quarter"
-    PREVIOUS_YEAR = "previous_year"
-    MONTH_TO_DATE = "month_to_date"  # the first of the month to the day of the firing
-
-
-def time_zone(name: str) -> ZoneInfo:
-    """The IANA zone; ValueError for a name that is not one."""
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a directory of the database, e.g. America
-        raise ValueError(f"{name!r} is not an IANA time zone name (e.g. Europe/Oslo)") from None
+from report_export.core.models.schedules import RelativePeriod, time_zone
 
 
 def period_dates(period: RelativePeriod, fired_at: datetime, zone: str) -> tuple[date, date]:

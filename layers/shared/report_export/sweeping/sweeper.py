@@ -6,8 +6,10 @@
   the claim is conditional, so a wake-up sent twice is harmless.
 - A wake-up that reached the dead-letter queue ends its job failed DEAD_LETTERED, announced,
   and leaves the queue.
+- A tenant schedule's change left half-applied (its record written, EventBridge Scheduler not yet)
+  is completed from the record.
 
-Work is found in the sparse index of unfinished jobs (never a Scan), in bounded pages, and every
+Work is found in the sparse index of unfinished work (never a Scan), in bounded pages, and every
 change is conditional on what was read: two sweepers at once do each thing once.
 """
 
@@ -29,6 +31,7 @@ from report_export.core.observability import logger, metrics
 from report_export.core.settings import Settings, get_settings
 from report_export.generation.handover import HandOver, build_hand_over
 from report_export.jobs.ending import Failed, Guard, JobEnding, job_ending
+from report_export.schedules.sync import ScheduleSync, schedule_sync
 
 LEASE_EXPIRED = Failed("LEASE_EXPIRED", "The report's generation stopped answering and ran out of attempts")
 DEAD_LETTERED = Failed("DEAD_LETTERED", "The report could not be generated: every delivery of its job failed")
@@ -43,6 +46,7 @@ class SweepReport:
     failed: int = 0
     woken: int = 0
     dead_letters: int = 0
+    schedules_repaired: int = 0
     skipped: list[str] = field(default_factory=list)
 
 
@@ -55,6 +59,7 @@ class Sweeper:
         hand_over: HandOver,
         queue: GenerateQueue,
         dead_letters: DeadLetterQueue,
+        schedules: ScheduleSync,
     ) -> None:
         self._settings = settings
         self._jobs = jobs
@@ -62,6 +67,7 @@ class Sweeper:
         self._hand_over = hand_over
         self._queue = queue
         self._dead_letters = dead_letters
+        self._schedules = schedules
 
     def sweep(self) -> SweepReport:
         report = SweepReport()
@@ -75,7 +81,8 @@ class Sweeper:
         queued_due = format_timestamp(now - timedelta(seconds=self._settings.sweep_queued_after_seconds))
         self._each(report, JobStatus.QUEUED, queued_due, lambda job: self._lost_wake_up(job, now, report))
         self._drain_dead_letters(now, mark, report)
-        for name in ("requeued", "failed", "woken", "dead_letters"):
+        self._repair_schedules(report)
+        for name in ("requeued", "failed", "woken", "dead_letters", "schedules_repaired"):
             metrics.add_metric(name=f"Swept{name.title().replace('_', '')}", unit="Count", value=getattr(report, name))
         logger.info("Sweep done", extra={"report": report.__dict__})
         return report
@@ -183,6 +190,15 @@ class Sweeper:
             logger.exception("Could not send the wake-up", extra={"job_id": current.job.id})
             report.skipped.append(current.job.id)
 
+    def _repair_schedules(self, report: SweepReport) -> None:
+        for tenant_id, schedule_id in self._schedules.stale(limit=self._page):
+            try:
+                if self._schedules.repair(tenant_id, schedule_id):
+                    report.schedules_repaired += 1
+            except Exception:
+                logger.exception("Repairing a schedule failed; it is looked at again next time")
+                report.skipped.append(schedule_id)
+
     @property
     def _page(self) -> int:
         return self._settings.sweep_page_size
@@ -205,4 +221,5 @@ def sweeper() -> Sweeper:
         hand_over,
         GenerateQueue(clients.sqs(), settings.generate_queue_url),
         DeadLetterQueue(clients.sqs(), settings.dead_letter_queue_url),
+        schedule_sync(settings, table),
     )

@@ -19,6 +19,7 @@ from report_export.core.history import HistoryEvent
 from report_export.core.models.common import JobStatus, canonical_json
 from report_export.core.models.jobs import Job
 from report_export.core.models.reexports import Reexport
+from report_export.core.models.schedules import Schedule, ScheduleRun
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -63,6 +64,20 @@ class StoredReexport:
     @property
     def version(self) -> int:
         return self.record.version
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSchedule:
+    schedule: Schedule
+    # Set while a change is written to the record but not yet to EventBridge Scheduler (see schedules.sync).
+    pending_since: str | None = None
+    deleting: bool = False
+    # A rate schedule counts its intervals from when its expression was last set.
+    expression_set_at: str | None = None
+
+    @property
+    def version(self) -> int:
+        return self.schedule.version
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +181,57 @@ def stored_reexport(raw_item: dict[str, Any]) -> StoredReexport:
     return StoredReexport(
         record=Reexport.model_validate(_whole_numbers(attributes)),
         original_manifest=json.loads(manifest_json) if manifest_json else None,
+    )
+
+
+_SCHEDULE_INTERNAL_ATTRIBUTES = (*keys.KEY_ATTRIBUTES, "export_json", "pending_since", "deleting", "expression_set_at")
+
+
+def schedule_item(stored: StoredSchedule) -> dict[str, Any]:
+    schedule = stored.schedule
+    attributes = schedule.model_dump(mode="json", exclude_none=True, exclude={"next_firing_at", "last_runs", "export"})
+    item: dict[str, Any] = {
+        **attributes,
+        "export_json": canonical_json(schedule.export.model_dump(mode="json", exclude_none=True)),
+        "PK": keys.tenant_pk(schedule.tenant_id),
+        "SK": keys.schedule_sk(schedule.id),
+    }
+    if stored.expression_set_at is not None:
+        item["expression_set_at"] = stored.expression_set_at
+    if stored.pending_since is not None:
+        item["pending_since"] = stored.pending_since
+        item["GSI3PK"] = keys.SCHEDULE_SYNC_PK
+        item["GSI3SK"] = keys.schedule_sync_sk(stored.pending_since, schedule.tenant_id, schedule.id)
+    if stored.deleting:
+        item["deleting"] = True
+    return item
+
+
+def stored_schedule(raw_item: dict[str, Any]) -> StoredSchedule:
+    item = deserialize(raw_item)
+    attributes = {name: value for name, value in item.items() if name not in _SCHEDULE_INTERNAL_ATTRIBUTES}
+    attributes["export"] = json.loads(item["export_json"])
+    return StoredSchedule(
+        schedule=Schedule.model_validate(_whole_numbers(attributes)),
+        pending_since=item.get("pending_since"),
+        deleting=bool(item.get("deleting", False)),
+        expression_set_at=item.get("expression_set_at"),
+    )
+
+
+def schedule_run_item(tenant_id: str, schedule_id: str, run: ScheduleRun, *, ttl: int) -> dict[str, Any]:
+    return {
+        **run.model_dump(mode="json", exclude_none=True, exclude={"status"}),
+        "PK": keys.tenant_pk(tenant_id),
+        "SK": keys.schedule_runs_prefix(schedule_id) + run.job_id,
+        "ttl": ttl,
+    }
+
+
+def schedule_run(raw_item: dict[str, Any]) -> ScheduleRun:
+    item = deserialize(raw_item)
+    return ScheduleRun.model_validate(
+        {name: item[name] for name in ("job_id", "scheduled_time", "start_date", "end_date") if name in item}
     )
 
 

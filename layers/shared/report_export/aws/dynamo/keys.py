@@ -4,6 +4,8 @@
   idempotency key PK=TENANT#{tenant}  SK=IDEMPOTENCY#{key}            (claimed in the job's transaction)
   re-export       PK=TENANT#{tenant}  SK=REEXPORT#{reexport_id}       (UUIDv7)
   history entry   PK=TENANT#{tenant}  SK=HISTORY#{job_id}#{entry_id}  (UUIDv7: a report's entries in time order)
+  schedule        PK=TENANT#{tenant}  SK=SCHEDULE#{schedule_id}       (UUIDv7)
+  schedule run    PK=TENANT#{tenant}  SK=SCHEDULE_RUN#{schedule_id}#{job_id}  (a schedule's jobs in time order)
 Indexes for the list filters, so a filtered page is read from an index instead of filtered away:
   ByStatus  GSI1PK=TENANT#{tenant}#STATUS#{status}            GSI1SK=JOB#{job_id}
             GSI1PK=TENANT#{tenant}#REEXPORT_STATUS#{status}   GSI1SK=REEXPORT#{reexport_id}
@@ -12,6 +14,8 @@ Indexes for the list filters, so a filtered page is read from an index instead o
 A sparse index of the jobs that are not finished, for the sweeper (items leave it when they end):
   Unfinished  GSI3PK=UNFINISHED#{queued|running}  GSI3SK={due}#{tenant}#{job_id}
             due: the lease's end for a running job, the last change for a queued one (ISO timestamps sort)
+  The same index holds the schedules whose change is not yet applied to EventBridge Scheduler:
+            GSI3PK=SCHEDULE_SYNC  GSI3SK={since}#{tenant}#{schedule_id}
 A tenant id never holds "#", so the prefixes cannot collide.
 """
 
@@ -72,6 +76,25 @@ def unfinished_pk(status: JobStatus) -> str:
 
 def unfinished_sk(due: str, tenant_id: str, job_id: str) -> str:
     return f"{due}#{tenant_id}#{job_id}"
+
+
+SCHEDULE_SYNC_PK = "SCHEDULE_SYNC"
+
+
+def schedule_sk(schedule_id: str) -> str:
+    return f"SCHEDULE#{schedule_id}"
+
+
+def schedule_runs_prefix(schedule_id: str) -> str:
+    return f"SCHEDULE_RUN#{schedule_id}#"
+
+
+def schedule_sync_sk(since: str, tenant_id: str, schedule_id: str) -> str:
+    return f"{since}#{tenant_id}#{schedule_id}"
+
+
+def schedule_key(tenant_id: str, schedule_id: str) -> dict[str, Any]:
+    return {"PK": {"S": tenant_pk(tenant_id)}, "SK": {"S": schedule_sk(schedule_id)}}
 
 
 def job_key(tenant_id: str, job_id: str) -> dict[str, Any]:

@@ -39,6 +39,52 @@ class Table:
             raise
         return response["Attributes"]
 
+    def put(self, item: dict[str, Any], *, condition: str, names: dict[str, str], values: dict[str, Any]) -> None:
+        """Write a whole item if its condition holds (StaleWrite otherwise)."""
+        request: dict[str, Any] = {
+            "TableName": self.name,
+            "Item": serialize(item),
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+        }
+        if values:
+            request["ExpressionAttributeValues"] = serialize(values)
+        self._conditionally(self.client.put_item, request, item["SK"])
+
+    def delete(self, key: dict[str, Any], *, condition: str, names: dict[str, str], values: dict[str, Any]) -> None:
+        """Delete an item if its condition holds (StaleWrite otherwise)."""
+        request: dict[str, Any] = {
+            "TableName": self.name,
+            "Key": key,
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+        }
+        if values:
+            request["ExpressionAttributeValues"] = serialize(values)
+        self._conditionally(self.client.delete_item, request, key["SK"]["S"])
+
+    def get_many(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The items that exist among `keys` (at most 100), in no particular order."""
+        found: list[dict[str, Any]] = []
+        pending: dict[str, Any] = {self.name: {"Keys": keys}} if keys else {}
+        # Unprocessed keys (throttling) are asked for again; BatchGetItem gives no order anyway.
+        for _ in range(5):
+            if not pending:
+                break
+            response = self.client.batch_get_item(RequestItems=pending)
+            found.extend(response.get("Responses", {}).get(self.name, []))
+            pending = response.get("UnprocessedKeys") or {}
+        return found
+
+    @staticmethod
+    def _conditionally(send: Any, request: dict[str, Any], what: str) -> None:
+        try:
+            send(**request)
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise StaleWrite(what) from None
+            raise
+
     def transact(self, items: list[dict[str, Any]], *, token: str | None = None) -> None:
         """All or nothing; StaleWrite when a condition failed or another transaction got in the way."""
         request: dict[str, Any] = {"TransactItems": items}

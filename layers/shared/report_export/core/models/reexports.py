@@ -153,6 +153,11 @@ class Reexport(BaseModel):
     created_at: Timestamp
     updated_at: Timestamp
     completed_at: Timestamp | None = None
+    expires_at: Timestamp | None = Field(
+        None,
+        description="Until when the new file is kept: GET hands out no download_url after it (re-export again). "
+        "Set when the re-export succeeds; the bucket keeps the file at least until then",
+    )
     notification_sent_at: Timestamp | None = None
     version: int = Field(description="For optimistic locking: send it back as expected_version or If-Match")
     download_url: str | None = Field(None, description="On GET of a succeeded re-export: a fresh presigned URL")

@@ -1,0 +1,178 @@
+"""The schedules' shapes: what a tenant asks to export on a calendar, the schedule as the API shows it,
+its runs, and the firing a schedule sends when it is due."""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    field_validator,
+)
+
+from report_export.core.models.common import (
+    ID_PATTERN,
+    Compression,
+    ExportFormat,
+    FilterName,
+    FilterValue,
+    JobStatus,
+    JobType,
+    ScopeId,
+    Timestamp,
+    check_filters,
+    format_timestamp,
+)
+
+
+class RelativePeriod(StrEnum):
+    PREVIOUS_DAY = "previous_day"
+    PREVIOUS_WEEK = "previous_week"  # ISO weeks: Monday to Sunday
+    PREVIOUS_MONTH = "previous_month"
+    PREVIOUS_QUARTER = "previous_quarter"
+    PREVIOUS_YEAR = "previous_year"
+    MONTH_TO_DATE = "month_to_date"  # the first of the month to the day of the firing
+
+
+def time_zone(name: str) -> ZoneInfo:
+    """The IANA zone; ValueError for a name that is not one."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a directory of the database, e.g. America
+        raise ValueError(f"{name!r} is not an IANA time zone name (e.g. Europe/Oslo)") from None
+
+
+def _known_zone(name: str) -> str:
+    time_zone(name)
+    return name
+
+
+TimeZoneName = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=64),
+    AfterValidator(_known_zone),
+    Field(description="IANA time zone the expression and the period's days are read in", examples=["Europe/Oslo"]),
+]
+AwareTimestamp = Annotated[AwareDatetime, PlainSerializer(format_timestamp, return_type=str, when_used="json")]
+ScheduleId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+
+
+class ExportDefinition(BaseModel):
+    """What a schedule exports each time it fires: a job's parameters, with a relative period for its dates."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    job_type: JobType
+    format: ExportFormat = ExportFormat.CSV
+    compression: Compression | None = None
+    farm_id: ScopeId | None = None
+    barn_id: ScopeId | None = None
+    batch_id: ScopeId | None = None
+    filters: dict[FilterName, FilterValue] | None = None
+    period: RelativePeriod = Field(description="Which calendar dates a firing stands for, counted in time_zone")
+
+    @field_validator("filters")
+    @classmethod
+    def _bounded_filters(cls, filters: dict[str, FilterValue] | None) -> dict[str, FilterValue] | None:
+        return check_filters(filters)
+
+
+Expression = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=256, strip_whitespace=True),
+    Field(
+        description="When it fires: cron(minutes hours day-of-month month day-of-week year) or rate(value unit), "
+        "as EventBridge Scheduler reads them",
+        examples=["cron(0 6 1 * ? *)", "rate(1 day)"],
+    ),
+]
+Description = Annotated[str, StringConstraints(max_length=256)]
+
+
+class ScheduleSpec(BaseModel):
+    """Body of POST /api/v1/reports/schedules, and (with the version read) of PUT: the whole schedule."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    description: Description | None = None
+    expression: Expression
+    time_zone: TimeZoneName = "UTC"
+    enabled: bool = True
+    start_at: AwareTimestamp | None = Field(None, description="No firing before this moment (ISO 8601 with offset)")
+    end_at: AwareTimestamp | None = Field(None, description="No firing after this moment (ISO 8601 with offset)")
+    export: ExportDefinition
+
+
+class UpdateScheduleRequest(ScheduleSpec):
+    """Body of PUT /api/v1/reports/schedules/{id}: the schedule as it should be, at the version read."""
+
+    expected_version: int | None = Field(
+        None, ge=1, description="The version you read (or send it as If-Match); a stale one answers 409"
+    )
+
+
+class ScheduleRun(BaseModel):
+    """One firing of a schedule: the job it made and the period it covers."""
+
+    job_id: str
+    scheduled_time: Timestamp
+    start_date: date | None = None
+    end_date: date | None = None
+    status: JobStatus | None = Field(None, description="The job's status now (absent once its record has expired)")
+
+
+class Schedule(ScheduleSpec):
+    """A tenant's schedule as the API returns it."""
+
+    id: str = Field(examples=["019a8f0e-3a51-7c2e-9d41-4a0b5c6d7e8f"])
+    tenant_id: str
+    version: int
+    created_at: Timestamp
+    created_by: str
+    updated_at: Timestamp
+    updated_by: str
+    next_firing_at: Timestamp | None = Field(
+        None, description="When it fires next (absent when disabled, or when no firing is left before end_at)"
+    )
+    last_runs: list[ScheduleRun] | None = Field(
+        None, description="Its most recent firings, newest first (in the answer of GET of one schedule)"
+    )
+
+
+class SchedulePage(BaseModel):
+    items: list[Schedule]
+    next_cursor: str | None = None
+
+
+class ScheduledExport(ExportDefinition):
+    """The input a schedule declared with the stack sends: the whole definition, for a tenant, inline."""
+
+    schedule_id: ScheduleId
+    tenant_id: ScopeId
+    time_zone: TimeZoneName = "UTC"
+    # Filled in by Scheduler (<aws.scheduler.scheduled-time>): the moment the firing stands for.
+    scheduled_time: AwareDatetime
+
+
+class ScheduleFiring(BaseModel):
+    """What EventBridge Scheduler sends when a tenant's schedule is due: only which schedule, and when.
+
+    The definition is read from the schedule's record at that moment, so a firing can never carry a
+    definition the record does not hold (or one another tenant wrote).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    tenant_id: ScopeId
+    schedule_id: ScheduleId
+    # Filled in by Scheduler (<aws.scheduler.scheduled-time>): the moment the firing stands for.
+    scheduled_time: AwareDatetime

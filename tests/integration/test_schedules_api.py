@@ -1,0 +1,346 @@
+"""The schedules API against the emulated account (DynamoDB and EventBridge Scheduler in moto): every route,
+validation before any write, roles, tenant isolation, optimistic locking, and the record and Scheduler's
+schedule kept in step when the second write fails."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from support.schedules import (
+    GROUP,
+    SCHEDULES,
+    cut_off_scheduler,
+    restore_scheduler,
+    schedule_items,
+    schedule_repository,
+    scheduler_names,
+    scheduler_schedule,
+    valid_schedule,
+)
+
+
+def create(api, body=None, **kwargs):
+    response = api.call("POST", SCHEDULES, body=valid_schedule() if body is None else body, **kwargs)
+    assert response.status == 201, response.body
+    return response.json
+
+
+def test_a_created_schedule_is_stored_and_held_by_scheduler_with_its_next_firing(api, aws):
+    response = api.call(
+        "POST", SCHEDULES, body=valid_schedule(start_at="2030-06-15T00:00:00Z", end_at="2031-01-01T00:00:00Z")
+    )
+
+    assert response.status == 201, response.body
+    schedule = response.json
+    assert response.headers["location"] == f"{SCHEDULES}/{schedule['id']}"
+    assert response.headers["etag"] == '"1"'
+    assert (schedule["version"], schedule["tenant_id"], schedule["created_by"]) == (1, "tenant-a", "user-1")
+    # The first of July 2030 at 06:00 in Oslo is 04:00 UTC (summer time).
+    assert schedule["next_firing_at"] == "2030-07-01T04:00:00.000Z"
+    held = scheduler_schedule("tenant-a", schedule["id"])
+    assert held is not None
+    assert (held["GroupName"], held["ScheduleExpression"], held["ScheduleExpressionTimezone"], held["State"]) == (
+        GROUP,
+        "cron(0 6 1 * ? *)",
+        "Europe/Oslo",
+        "ENABLED",
+    )
+    assert json.loads(held["Target"]["Input"]) == {
+        "tenant_id": "tenant-a",
+        "schedule_id": schedule["id"],
+        "scheduled_time": "<aws.scheduler.scheduled-time>",
+    }
+    assert held["Target"]["RoleArn"].endswith(":role/report-export-scheduler")
+    assert held["Target"]["DeadLetterConfig"]["Arn"].endswith(":report-export-scheduled-dlq")
+    assert held["Target"]["Arn"].endswith(":function:report-export-scheduled")
+    assert held["EndDate"].year == 2031
+    assert held["Description"].startswith("tenant tenant-a: ")
+    assert api.call("GET", f"{SCHEDULES}/{schedule['id']}").json == {**schedule, "last_runs": []}
+
+
+def test_a_rate_schedule_counts_from_its_start(api, aws):
+    schedule = create(api, valid_schedule(expression="rate(7 days)", start_at="2030-01-01T00:00:00Z"))
+
+    assert schedule["next_firing_at"] == "2030-01-01T00:00:00.000Z"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"expression": "cron(0 6 1 * *)"}, "expression"),
+        ({"expression": "cron(0 6 1 * MON *)"}, "expression"),
+        ({"expression": "cron(61 6 1 * ? *)"}, "expression"),
+        ({"expression": "rate(0 days)"}, "expression"),
+        ({"expression": "rate(1 fortnight)"}, "expression"),
+        ({"expression": "at(2030-01-01T00:00:00)"}, "expression"),
+        ({"expression": "every monday"}, "expression"),
+        ({"expression": ""}, "expression"),
+        ({"expression": "cron(0 0 1 1 ? 2020)"}, "never fire"),
+        ({"time_zone": "Mars/Olympus_Mons"}, "time_zone"),
+        ({"time_zone": "America"}, "time_zone"),
+        ({"start_at": "2030-01-01T00:00:00"}, "start_at"),
+        ({"start_at": "2030-02-01T00:00:00Z", "end_at": "2030-01-01T00:00:00Z"}, "end_at"),
+        ({"end_at": "2020-01-01T00:00:00Z"}, "end_at"),
+        ({"export": {"job_type": "NO_SUCH_REPORT", "period": "previous_month"}}, "job_type"),
+        ({"export": {"job_type": "FEED_INTAKE_EXPORT", "period": "last_century"}}, "period"),
+        ({"export": {"job_type": "FEED_INTAKE_EXPORT"}}, "period"),
+        ({"export": {"job_type": "FEED_INTAKE_EXPORT", "period": "previous_day", "filters": {"limit": 1}}}, "limit"),
+        ({"export": {"job_type": "FEED_INTAKE_EXPORT", "period": "previous_day", "start_date": "2025-01-01"}}, ""),
+        ({"enabled": "sometimes"}, "enabled"),
+        ({"owner": "someone-else"}, "owner"),
+        ({"description": "x" * 257}, "description"),
+    ],
+)
+def test_an_invalid_schedule_is_refused_before_anything_is_written(api, aws, change, message):
+    response = api.call("POST", SCHEDULES, body=valid_schedule(**change))
+
+    assert response.status == 400, response.body
+    assert response.error_code == "VALIDATION_ERROR"
+    assert message in response.json["error"]["message"]
+    assert schedule_items(aws) == []
+    assert scheduler_names() == []
+
+
+def test_a_period_longer_than_a_job_may_cover_is_refused(api, aws, monkeypatch):
+    monkeypatch.setenv("MAX_PERIOD_DAYS", "31")
+    from report_export.core.settings import get_settings
+    from report_export.jobs.service import job_service
+    from report_export.schedules.exports import scheduled_exports
+    from report_export.schedules.service import schedule_service
+
+    for cached in (get_settings, job_service, scheduled_exports, schedule_service):
+        cached.cache_clear()
+    export = {"job_type": "FEED_INTAKE_EXPORT", "period": "previous_quarter"}
+
+    response = api.call("POST", SCHEDULES, body=valid_schedule(export=export))
+
+    assert (response.status, response.error_code) == (400, "VALIDATION_ERROR")
+    assert "31 days" in response.json["error"]["message"]
+    assert scheduler_names() == []
+
+
+@pytest.mark.parametrize("role", ["farm_manager", "house_operator", "viewer", "internal_service"])
+def test_only_a_tenant_admin_writes_schedules(api, aws, role):
+    schedule = create(api)
+    path = f"{SCHEDULES}/{schedule['id']}"
+    as_role = {"roles": f"[{role}]"}
+
+    assert api.call("POST", SCHEDULES, body=valid_schedule(), **as_role).status == 403
+    assert api.call("PUT", path, body={**valid_schedule(), "expected_version": 1}, **as_role).status == 403
+    assert api.call("DELETE", path, **as_role).status == 403
+    assert api.call("GET", path).json["version"] == 1
+    assert len(scheduler_names()) == 1
+
+
+@pytest.mark.parametrize("role", ["tenant_admin", "farm_manager", "house_operator", "viewer"])
+def test_readers_read_schedules(api, aws, role):
+    schedule = create(api)
+
+    assert api.call("GET", f"{SCHEDULES}/{schedule['id']}", roles=f"[{role}]").status == 200
+    assert [item["id"] for item in api.call("GET", SCHEDULES, roles=f"[{role}]").json["items"]] == [schedule["id"]]
+
+
+def test_an_internal_service_does_not_read_schedules(api, aws):
+    schedule = create(api)
+
+    assert api.call("GET", f"{SCHEDULES}/{schedule['id']}", roles="[internal_service]").status == 403
+    assert api.call("GET", SCHEDULES, roles="[internal_service]").status == 403
+
+
+def test_without_a_token_every_route_is_401(api, aws):
+    schedule = create(api)
+    path = f"{SCHEDULES}/{schedule['id']}"
+
+    for method, route, body in [
+        ("POST", SCHEDULES, valid_schedule()),
+        ("GET", SCHEDULES, None),
+        ("GET", path, None),
+        ("PUT", path, {**valid_schedule(), "expected_version": 1}),
+        ("DELETE", path, None),
+    ]:
+        assert api.call(method, route, body=body, authenticated=False).status == 401, (method, route)
+
+
+def test_one_tenant_can_neither_see_nor_change_nor_delete_another_tenants_schedule(api, aws):
+    schedule = create(api)
+    path = f"{SCHEDULES}/{schedule['id']}"
+    other = {"tenant": "tenant-b"}
+
+    assert api.call("GET", path, **other).status == 404
+    assert api.call("PUT", path, body={**valid_schedule(enabled=False), "expected_version": 1}, **other).status == 404
+    assert api.call("DELETE", path, **other).status == 404
+    assert api.call("GET", SCHEDULES, **other).json["items"] == []
+    mine = api.call("GET", path).json
+    assert (mine["version"], mine["enabled"]) == (1, True)
+    assert scheduler_schedule("tenant-a", schedule["id"])["State"] == "ENABLED"
+    # The same id under another tenant names another Scheduler schedule, which does not exist.
+    assert scheduler_schedule("tenant-b", schedule["id"]) is None
+
+
+@pytest.mark.parametrize("schedule_id", ["not-a-uuid", "01a23489-9ab3-752d-b64e-a75fcdf267b1", "../x"])
+def test_an_unknown_or_malformed_id_is_404(api, aws, schedule_id):
+    response = api.call("GET", f"{SCHEDULES}/{schedule_id}")
+
+    assert (response.status, response.error_code) == (404, "NOT_FOUND")
+
+
+def test_an_update_replaces_the_schedule_at_the_version_read_and_scheduler_follows(api, aws):
+    schedule = create(api)
+    path = f"{SCHEDULES}/{schedule['id']}"
+    changed = valid_schedule(expression="rate(1 day)", time_zone="UTC", enabled=False)
+
+    response = api.call("PUT", path, body={**changed, "expected_version": 1})
+
+    assert response.status == 200, response.body
+    updated = response.json
+    assert (updated["version"], updated["expression"], updated["enabled"], updated["next_firing_at"]) == (
+        2,
+        "rate(1 day)",
+        False,
+        None,
+    )
+    assert (updated["created_at"], updated["created_by"]) == (schedule["created_at"], schedule["created_by"])
+    assert response.headers["etag"] == '"2"'
+    held = scheduler_schedule("tenant-a", schedule["id"])
+    assert (held["ScheduleExpression"], held["ScheduleExpressionTimezone"], held["State"]) == (
+        "rate(1 day)",
+        "UTC",
+        "DISABLED",
+    )
+    again = api.call("PUT", path, body=valid_schedule(enabled=True), query=None)
+    assert (again.status, again.error_code) == (400, "VALIDATION_ERROR")
+
+
+def test_a_stale_version_is_a_conflict_and_changes_nothing(api, aws):
+    schedule = create(api)
+    path = f"{SCHEDULES}/{schedule['id']}"
+    assert api.call("PUT", path, body={**valid_schedule(description="first"), "expected_version": 1}).status == 200
+
+    stale = api.call("PUT", path, body={**valid_schedule(description="second"), "expected_version": 1})
+
+    assert (stale.status, stale.error_code) == (409, "VERSION_CONFLICT")
+    assert api.call("GET", path).json["description"] == "first"
+    assert scheduler_schedule("tenant-a", schedule["id"])["Description"] == "tenant tenant-a: first"
+
+
+def test_the_version_can_come_as_if_match_and_must_agree_with_the_body(api, aws):
+    schedule = create(api)
+    path = f"{SCHEDULES}/{schedule['id']}"
+
+    def put(body, if_match):
+        from support.events import claims_for, http_event
+
+        event = http_event("PUT", path, claims=claims_for("tenant-a", "[tenant_admin]", "user-1"), body=body)
+        event["headers"]["if-match"] = if_match
+        return api.invoke(event)
+
+    mismatch = put({**valid_schedule(), "expected_version": 2}, '"1"')
+    garbage = put(valid_schedule(), "*")
+    by_header = put(valid_schedule(description="via header"), '"1"')
+
+    assert (mismatch.status, garbage.status) == (400, 400)
+    assert "If-Match must be the schedule's version" in garbage.json["error"]["message"]
+    assert (by_header.status, by_header.json["version"]) == (200, 2)
+
+
+def test_a_deleted_schedule_is_gone_from_the_api_and_from_scheduler(api, aws):
+    schedule = create(api)
+    path = f"{SCHEDULES}/{schedule['id']}"
+
+    response = api.call("DELETE", path)
+
+    assert (response.status, response.body) == (204, "")
+    assert api.call("GET", path).status == 404
+    assert api.call("GET", SCHEDULES).json["items"] == []
+    assert scheduler_schedule("tenant-a", schedule["id"]) is None
+    assert schedule_items(aws) == []
+    assert api.call("DELETE", path).status == 404
+
+
+def test_a_delete_with_a_stale_if_match_is_a_conflict(api, aws):
+    from support.events import claims_for, http_event
+
+    schedule = create(api)
+    path = f"{SCHEDULES}/{schedule['id']}"
+    assert api.call("PUT", path, body={**valid_schedule(), "expected_version": 1}).status == 200
+    event = http_event("DELETE", path, claims=claims_for("tenant-a", "[tenant_admin]", "user-1"))
+    event["headers"]["if-match"] = '"1"'
+
+    response = api.invoke(event)
+
+    assert (response.status, response.error_code) == (409, "VERSION_CONFLICT")
+    assert scheduler_schedule("tenant-a", schedule["id"]) is not None
+
+
+def test_the_list_pages_newest_first_and_a_cursor_is_bound_to_its_tenant(api, aws):
+    ids = [create(api, valid_schedule(description=f"schedule {n}"))["id"] for n in range(5)]
+    create(api, tenant="tenant-b")
+
+    pages = api.read_all_pages(SCHEDULES, 2)
+
+    assert pages == [ids[::-1][0:2], ids[::-1][2:4], ids[::-1][4:5]]
+    cursor = api.call("GET", SCHEDULES, query={"limit": 2}).json["next_cursor"]
+    foreign = api.call("GET", SCHEDULES, query={"limit": 2, "next_cursor": cursor}, tenant="tenant-b")
+    assert (foreign.status, foreign.error_code) == (400, "INVALID_CURSOR")
+
+
+def test_when_scheduler_cannot_be_reached_a_create_writes_nothing(api, aws, monkeypatch):
+    cut_off_scheduler(monkeypatch)
+
+    response = api.call("POST", SCHEDULES, body=valid_schedule())
+
+    assert (response.status, response.error_code) == (503, "SERVICE_UNAVAILABLE")
+    assert "unchanged" in response.json["error"]["message"]
+    assert schedule_items(aws) == []
+    restore_scheduler(monkeypatch)
+    assert scheduler_names() == []
+
+
+def test_when_scheduler_cannot_be_reached_an_update_is_rolled_back(api, aws, monkeypatch):
+    schedule = create(api)
+    path = f"{SCHEDULES}/{schedule['id']}"
+    cut_off_scheduler(monkeypatch)
+
+    response = api.call("PUT", path, body={**valid_schedule(expression="rate(1 hour)"), "expected_version": 1})
+
+    assert (response.status, response.error_code) == (503, "SERVICE_UNAVAILABLE")
+    restore_scheduler(monkeypatch)
+    after = api.call("GET", path)
+    # As it was, under a version of its own: a client that read version 2 mid-change cannot write over it.
+    assert (after.json["expression"], after.json["version"]) == ("cron(0 6 1 * ? *)", 3)
+    stored = schedule_repository().get("tenant-a", schedule["id"], consistent=True)
+    assert stored.pending_since is None
+    assert scheduler_schedule("tenant-a", schedule["id"])["ScheduleExpression"] == "cron(0 6 1 * ? *)"
+    retried = api.call("PUT", path, body={**valid_schedule(expression="rate(1 hour)"), "expected_version": 3})
+    assert retried.status == 200, retried.body
+
+
+def test_when_scheduler_cannot_be_reached_a_delete_keeps_the_schedule(api, aws, monkeypatch):
+    schedule = create(api)
+    path = f"{SCHEDULES}/{schedule['id']}"
+    cut_off_scheduler(monkeypatch)
+
+    response = api.call("DELETE", path)
+
+    assert (response.status, response.error_code) == (503, "SERVICE_UNAVAILABLE")
+    restore_scheduler(monkeypatch)
+    assert api.call("GET", path).json["version"] == 3
+    assert scheduler_schedule("tenant-a", schedule["id"]) is not None
+    assert api.call("DELETE", path).status == 204
+
+
+def test_a_change_in_progress_refuses_other_writes(api, aws):
+    from support.schedules import leave_half_applied
+
+    schedule = create(api)
+    path = f"{SCHEDULES}/{schedule['id']}"
+    stored = schedule_repository().get("tenant-a", schedule["id"], consistent=True)
+    leave_half_applied(stored, minutes_ago=0, description="in flight")
+
+    put = api.call("PUT", path, body={**valid_schedule(), "expected_version": 2})
+    delete = api.call("DELETE", path)
+
+    assert (put.status, put.error_code) == (409, "CONCURRENT_UPDATE")
+    assert (delete.status, delete.error_code) == (409, "CONCURRENT_UPDATE")
