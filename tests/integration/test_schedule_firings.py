@@ -158,6 +158,7 @@ def test_the_sweeper_finishes_a_delete_left_half_applied(api, aws):
     assert sweeper().sweep().schedules_repaired == 1
     assert scheduler_schedule("tenant-a", schedule["id"]) is None
     assert schedule_items(aws) == []
+    assert schedule_repository().count("tenant-a") == 0
 
 
 def test_the_sweeper_leaves_a_change_that_may_still_be_in_progress(api, aws):

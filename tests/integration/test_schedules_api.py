@@ -78,6 +78,10 @@ def test_a_rate_schedule_counts_from_its_start(api, aws):
         ({"expression": "every monday"}, "expression"),
         ({"expression": ""}, "expression"),
         ({"expression": "cron(0 0 1 1 ? 2020)"}, "never fire"),
+        ({"expression": "rate(30 minutes)"}, "once an hour"),
+        ({"expression": "rate(59 minutes)"}, "once an hour"),
+        ({"expression": "cron(*/15 * * * ? *)"}, "once an hour"),
+        ({"expression": "cron(0,30 6 * * ? *)"}, "once an hour"),
         ({"time_zone": "Mars/Olympus_Mons"}, "time_zone"),
         ({"time_zone": "America"}, "time_zone"),
         ({"start_at": "2030-01-01T00:00:00"}, "start_at"),
@@ -103,15 +107,21 @@ def test_an_invalid_schedule_is_refused_before_anything_is_written(api, aws, cha
     assert scheduler_names() == []
 
 
-def test_a_period_longer_than_a_job_may_cover_is_refused(api, aws, monkeypatch):
-    monkeypatch.setenv("MAX_PERIOD_DAYS", "31")
+def configure(monkeypatch, **variables):
+    """Settings as a cold start with these variables reads them."""
     from report_export.core.settings import get_settings
     from report_export.jobs.service import job_service
     from report_export.schedules.exports import scheduled_exports
     from report_export.schedules.service import schedule_service
 
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
     for cached in (get_settings, job_service, scheduled_exports, schedule_service):
         cached.cache_clear()
+
+
+def test_a_period_longer_than_a_job_may_cover_is_refused(api, aws, monkeypatch):
+    configure(monkeypatch, MAX_PERIOD_DAYS="31")
     export = {"job_type": "FEED_INTAKE_EXPORT", "period": "previous_quarter"}
 
     response = api.call("POST", SCHEDULES, body=valid_schedule(export=export))
@@ -119,6 +129,33 @@ def test_a_period_longer_than_a_job_may_cover_is_refused(api, aws, monkeypatch):
     assert (response.status, response.error_code) == (400, "VALIDATION_ERROR")
     assert "31 days" in response.json["error"]["message"]
     assert scheduler_names() == []
+
+
+def test_a_tenant_has_at_most_its_share_of_schedules_and_a_delete_frees_one(api, aws, monkeypatch):
+    configure(monkeypatch, MAX_SCHEDULES_PER_TENANT="2")
+    first, _ = create(api), create(api)
+
+    refused = api.call("POST", SCHEDULES, body=valid_schedule())
+
+    assert (refused.status, refused.error_code) == (409, "TOO_MANY_SCHEDULES")
+    assert len(scheduler_names()) == 2
+    assert len(api.call("GET", SCHEDULES).json["items"]) == 2
+    assert api.call("POST", SCHEDULES, body=valid_schedule(), tenant="tenant-b").status == 201
+    assert api.call("DELETE", f"{SCHEDULES}/{first['id']}").status == 204
+    assert api.call("POST", SCHEDULES, body=valid_schedule()).status == 201
+
+
+def test_a_burst_of_creates_never_passes_the_limit(api, serialized_aws, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    configure(monkeypatch, MAX_SCHEDULES_PER_TENANT="3")
+
+    with ThreadPoolExecutor(10) as pool:
+        statuses = sorted(pool.map(lambda _: api.call("POST", SCHEDULES, body=valid_schedule()).status, range(10)))
+
+    assert statuses == [201] * 3 + [409] * 7
+    assert len(scheduler_names()) == 3
+    assert schedule_repository().count("tenant-a") == 3
 
 
 @pytest.mark.parametrize("role", ["farm_manager", "house_operator", "viewer", "internal_service"])
@@ -256,6 +293,7 @@ def test_a_deleted_schedule_is_gone_from_the_api_and_from_scheduler(api, aws):
     assert api.call("GET", SCHEDULES).json["items"] == []
     assert scheduler_schedule("tenant-a", schedule["id"]) is None
     assert schedule_items(aws) == []
+    assert schedule_repository().count("tenant-a") == 0
     assert api.call("DELETE", path).status == 404
 
 
@@ -294,6 +332,7 @@ def test_when_scheduler_cannot_be_reached_a_create_writes_nothing(api, aws, monk
     assert (response.status, response.error_code) == (503, "SERVICE_UNAVAILABLE")
     assert "unchanged" in response.json["error"]["message"]
     assert schedule_items(aws) == []
+    assert schedule_repository().count("tenant-a") == 0
     restore_scheduler(monkeypatch)
     assert scheduler_names() == []
 

@@ -32,12 +32,13 @@ def _with_etag(status: int, schedule: Schedule, headers: dict[str, str] | None =
     summary="Create a schedule: a report exported on a calendar",
     description="Role: tenant_admin. Each firing makes one job of the export definition for the concrete period "
     "it stands for (in the schedule's time zone), and a firing repeated within the same period makes no second "
-    "job. The expression (cron(...) or rate(...)), time zone and window are checked before anything is stored.",
+    "job. The expression (cron(...) or rate(...), at most hourly), time zone and window are checked before "
+    "anything is stored. A tenant has at most MAX_SCHEDULES_PER_TENANT schedules.",
     tags=["schedules"],
     security=BEARER_AUTH,
     responses={
         201: success_response(Schedule, "The schedule, with its next firing time"),
-        **error_responses(400, 401, 403, 503),
+        **error_responses(400, 401, 403, 409, 503, conflict="The tenant has its most schedules (TOO_MANY_SCHEDULES)"),
     },
 )
 def create_schedule(request: ScheduleSpec) -> Response[Schedule]:

@@ -72,6 +72,11 @@ class ReexportNotCancellable(ServiceError):
     code = "REEXPORT_NOT_CANCELLABLE"
 
 
+class TooManySchedules(ServiceError):
+    status = 409
+    code = "TOO_MANY_SCHEDULES"
+
+
 class VersionConflict(ServiceError):
     status = 409
     code = "VERSION_CONFLICT"

@@ -55,6 +55,7 @@ class Settings(BaseModel):
     scheduled_export_function_arn: str = Field("", alias="SCHEDULED_EXPORT_FUNCTION_ARN")
     scheduler_role_arn: str = Field("", alias="SCHEDULER_ROLE_ARN")
     schedule_dead_letter_arn: str = Field("", alias="SCHEDULE_DEAD_LETTER_ARN")
+    max_schedules_per_tenant: int = Field(100, alias="MAX_SCHEDULES_PER_TENANT", ge=1, le=10000)
     schedule_sync_stale_after_seconds: int = Field(120, alias="SCHEDULE_SYNC_STALE_AFTER_SEC", ge=30)
     service_token_parameter: str = Field("", alias="INTERNAL_SERVICE_TOKEN_PARAMETER")
     upstream_max_attempts: int = Field(6, alias="UPSTREAM_MAX_ATTEMPTS", ge=1, le=20)

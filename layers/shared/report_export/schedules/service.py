@@ -7,23 +7,29 @@ EventBridge Scheduler reads them, the window, and the export definition as a job
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 
 from uuid6 import uuid7
 
 from report_export.aws import clients
 from report_export.aws.dynamo.codecs import StoredSchedule
-from report_export.aws.dynamo.schedules import ScheduleRepository
+from report_export.aws.dynamo.schedules import ScheduleRepository, TenantScheduleLimit
 from report_export.aws.dynamo.table import StaleWrite, Table
 from report_export.core.auth import Principal
-from report_export.core.errors import ConcurrentUpdate, NotFound, ValidationFailed, VersionConflict
+from report_export.core.errors import (
+    ConcurrentUpdate,
+    NotFound,
+    TooManySchedules,
+    ValidationFailed,
+    VersionConflict,
+)
 from report_export.core.models.common import JOB_ID_PATTERN, JobStatus, format_timestamp, now_utc
 from report_export.core.models.schedules import Schedule, ScheduleSpec
 from report_export.core.observability import logger, metrics
 from report_export.core.settings import get_settings
 from report_export.schedules.exports import ScheduledExports, scheduled_exports
-from report_export.schedules.expressions import InvalidExpression, next_firing, parse_expression
+from report_export.schedules.expressions import Expression, InvalidExpression, Rate, next_firing, parse_expression
 from report_export.schedules.sync import ScheduleSync, schedule_sync
 
 _SCHEDULE_ID_RE = re.compile(JOB_ID_PATTERN)
@@ -51,7 +57,12 @@ class ScheduleService:
             updated_at=moment,
             updated_by=principal.subject,
         )
-        stored = self._sync.create(StoredSchedule(schedule, expression_set_at=format_timestamp(moment)))
+        try:
+            stored = self._sync.create(StoredSchedule(schedule, expression_set_at=format_timestamp(moment)))
+        except TenantScheduleLimit as limit:
+            raise TooManySchedules(
+                f"This tenant already has {limit.at_most} schedules, the most it may have; delete one first"
+            ) from None
         logger.info("Schedule created", extra={"schedule_id": schedule.id})
         metrics.add_metric(name="SchedulesCreated", unit="Count", value=1)
         return self._shown(stored, moment)
@@ -120,6 +131,11 @@ class ScheduleService:
             expression = parse_expression(spec.expression)
         except InvalidExpression as error:
             raise ValidationFailed(f"expression: {error}") from None
+        if not _at_most_hourly(expression):
+            raise ValidationFailed(
+                "expression: a schedule fires at most once an hour (its jobs cover whole days, so a firing "
+                "within the hour would only make the same job again): name one minute, or a rate of an hour or more"
+            )
         if spec.start_at and spec.end_at and spec.end_at <= spec.start_at:
             raise ValidationFailed("end_at must be after start_at")
         if spec.end_at and spec.end_at <= moment:
@@ -162,6 +178,12 @@ class ScheduleService:
         if current.version != expected_version:
             return _version_conflict(current)
         return ConcurrentUpdate("The schedule is being changed by another request; read it again shortly")
+
+
+def _at_most_hourly(expression: Expression) -> bool:
+    if isinstance(expression, Rate):
+        return expression.interval >= timedelta(hours=1)
+    return len(expression.minutes) == 1
 
 
 def _spec_fields(spec: ScheduleSpec) -> dict[str, object]:

@@ -51,14 +51,23 @@ def scheduler_schedule(stored: StoredSchedule) -> SchedulerSchedule:
 
 
 class ScheduleSync:
-    def __init__(self, repository: ScheduleRepository, scheduler: TenantSchedules, *, stale_after_seconds: int) -> None:
+    def __init__(
+        self,
+        repository: ScheduleRepository,
+        scheduler: TenantSchedules,
+        *,
+        stale_after_seconds: int,
+        most_per_tenant: int,
+    ) -> None:
         self._repository = repository
         self._scheduler = scheduler
         self._stale_after = timedelta(seconds=stale_after_seconds)
+        self._most_per_tenant = most_per_tenant
 
     def create(self, wanted: StoredSchedule) -> StoredSchedule:
+        """Raises TenantScheduleLimit, before anything is written, when the tenant has its most schedules."""
         pending = _pending(wanted)
-        self._repository.create(pending)
+        self._repository.create(pending, at_most=self._most_per_tenant)
         try:
             self._scheduler.put(scheduler_schedule(pending))
         except (SchedulerRefused, ClientError, BotoCoreError) as error:
@@ -186,4 +195,5 @@ def schedule_sync(settings: Settings, table: Table) -> ScheduleSync:
         ScheduleRepository(table),
         tenant_schedules(settings),
         stale_after_seconds=settings.schedule_sync_stale_after_seconds,
+        most_per_tenant=settings.max_schedules_per_tenant,
     )

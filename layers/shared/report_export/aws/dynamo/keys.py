@@ -6,6 +6,7 @@
   history entry   PK=TENANT#{tenant}  SK=HISTORY#{job_id}#{entry_id}  (UUIDv7: a report's entries in time order)
   schedule        PK=TENANT#{tenant}  SK=SCHEDULE#{schedule_id}       (UUIDv7)
   schedule run    PK=TENANT#{tenant}  SK=SCHEDULE_RUN#{schedule_id}#{job_id}  (a schedule's jobs in time order)
+  schedule count  PK=TENANT#{tenant}  SK=SCHEDULE_COUNT                (in each create's and delete's transaction)
 Indexes for the list filters, so a filtered page is read from an index instead of filtered away:
   ByStatus  GSI1PK=TENANT#{tenant}#STATUS#{status}            GSI1SK=JOB#{job_id}
             GSI1PK=TENANT#{tenant}#REEXPORT_STATUS#{status}   GSI1SK=REEXPORT#{reexport_id}
@@ -91,6 +92,13 @@ def schedule_runs_prefix(schedule_id: str) -> str:
 
 def schedule_sync_sk(since: str, tenant_id: str, schedule_id: str) -> str:
     return f"{since}#{tenant_id}#{schedule_id}"
+
+
+SCHEDULE_COUNT_SK = "SCHEDULE_COUNT"
+
+
+def schedule_count_key(tenant_id: str) -> dict[str, Any]:
+    return {"PK": {"S": tenant_pk(tenant_id)}, "SK": {"S": SCHEDULE_COUNT_SK}}
 
 
 def schedule_key(tenant_id: str, schedule_id: str) -> dict[str, Any]:

@@ -16,9 +16,18 @@ from report_export.aws.dynamo.codecs import (
     stored_schedule,
 )
 from report_export.aws.dynamo.table import StaleWrite, Table
+from report_export.aws.dynamo.updates import ConditionalUpdate, put_new
 from report_export.core.models.schedules import ScheduleRun
 
 _AT_VERSION = "#version = :version"
+
+
+class TenantScheduleLimit(Exception):
+    def __init__(self, at_most: int) -> None:
+        super().__init__(f"the tenant has {at_most} schedules")
+        self.at_most = at_most
+
+
 _VERSION_NAMES = {"#version": "version"}
 
 
@@ -30,8 +39,27 @@ class ScheduleRepository:
         item = self.table.get(keys.schedule_key(tenant_id, schedule_id), consistent=consistent)
         return stored_schedule(item) if item else None
 
-    def create(self, stored: StoredSchedule) -> None:
-        self.table.put(schedule_item(stored), condition="attribute_not_exists(PK)", names={}, values={})
+    def create(self, stored: StoredSchedule, *, at_most: int) -> None:
+        """The new record and the tenant's count of schedules, in one transaction.
+
+        Raises TenantScheduleLimit when the tenant already has `at_most` schedules, StaleWrite when the
+        transaction is refused for another reason."""
+        tenant_id = stored.schedule.tenant_id
+        count = ConditionalUpdate(
+            key=keys.schedule_count_key(tenant_id),
+            update_expression="SET #count = if_not_exists(#count, :zero) + :one",
+            condition_expression="attribute_not_exists(#count) OR #count < :most",
+            names={"#count": "count"},
+            values=serialize({":zero": 0, ":one": 1, ":most": at_most}),
+        )
+        try:
+            self.table.transact(
+                [put_new(self.table.name, schedule_item(stored)), count.as_transact_item(self.table.name)]
+            )
+        except StaleWrite:
+            if self.count(tenant_id) >= at_most:
+                raise TenantScheduleLimit(at_most) from None
+            raise
 
     def replace(self, stored: StoredSchedule, *, at_version: int, unless_pending: bool = False) -> None:
         """Write the schedule as given over the one read at `at_version` (StaleWrite when it moved on, or,
@@ -42,12 +70,29 @@ class ScheduleRepository:
         )
 
     def delete(self, tenant_id: str, schedule_id: str, *, at_version: int) -> None:
-        self.table.delete(
-            keys.schedule_key(tenant_id, schedule_id),
-            condition=_AT_VERSION,
-            names=_VERSION_NAMES,
-            values={":version": at_version},
+        """The record gone and the tenant's count down by one, in one transaction (StaleWrite when the
+        record is no longer at `at_version`)."""
+        record = {
+            "Delete": {
+                "TableName": self.table.name,
+                "Key": keys.schedule_key(tenant_id, schedule_id),
+                "ConditionExpression": _AT_VERSION,
+                "ExpressionAttributeNames": _VERSION_NAMES,
+                "ExpressionAttributeValues": serialize({":version": at_version}),
+            }
+        }
+        count = ConditionalUpdate(
+            key=keys.schedule_count_key(tenant_id),
+            update_expression="SET #count = #count - :one",
+            condition_expression="#count > :zero",
+            names={"#count": "count"},
+            values=serialize({":zero": 0, ":one": 1}),
         )
+        self.table.transact([record, count.as_transact_item(self.table.name)])
+
+    def count(self, tenant_id: str) -> int:
+        item = self.table.get(keys.schedule_count_key(tenant_id), consistent=True)
+        return int(item["count"]["N"]) if item else 0
 
     def query(self, tenant_id: str, *, limit: int, after_schedule_id: str | None) -> tuple[list[StoredSchedule], bool]:
         """Newest first, like jobs and re-exports; schedules being deleted are left out."""
