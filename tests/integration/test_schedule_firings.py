@@ -182,3 +182,17 @@ def test_two_sweepers_at_once_complete_a_change_once_and_agree(api, serialized_a
     settled = schedule_repository().get("tenant-a", schedule["id"], consistent=True)
     assert settled.pending_since is None
     assert scheduler_schedule("tenant-a", schedule["id"])["ScheduleExpression"] == "rate(3 hours)"
+
+
+def test_a_schedule_changed_after_its_period_fired_makes_the_new_definitions_job_on_its_next_firing(api, aws):
+    schedule = create(api)
+    first = fire("tenant-a", schedule["id"], "2026-03-01T05:00:00Z")
+    changed = valid_schedule(export={"job_type": "FEED_INTAKE_EXPORT", "format": "json", "period": "previous_month"})
+    assert api.call("PUT", f"{SCHEDULES}/{schedule['id']}", body={**changed, "expected_version": 1}).status == 200
+
+    again = fire("tenant-a", schedule["id"], "2026-03-01T05:05:00Z")
+
+    assert again["job_id"] != first["job_id"] and not again["replayed"]
+    assert (again["start_date"], again["end_date"]) == ("2026-02-01", "2026-02-28")
+    runs = api.call("GET", f"{SCHEDULES}/{schedule['id']}").json["last_runs"]
+    assert [run["job_id"] for run in runs] == [again["job_id"], first["job_id"]]

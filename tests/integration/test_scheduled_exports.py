@@ -6,8 +6,6 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from report_export.core.errors import IdempotencyKeyReused
-
 from conftest import LambdaContextStub
 
 JOBS = "/api/v1/reports/jobs"
@@ -36,7 +34,7 @@ def test_a_firing_makes_a_job_for_the_concrete_period_that_links_back_to_its_sch
     job = api.call("GET", f"{JOBS}/{made['job_id']}").json
     assert (job["schedule_id"], job["requested_by"], job["status"]) == ("weekly-kpi", "schedule:weekly-kpi", "queued")
     assert (job["job_type"], job["farm_id"]) == ("KPI_FEEDING_EXPORT", "farm-1")
-    assert job["idempotency_key"] == "schedule:weekly-kpi:2024-12-30:2025-01-05"
+    assert job["idempotency_key"].startswith("schedule:weekly-kpi:2024-12-30:2025-01-05:")
     assert aws.queued_messages() == [{"tenant_id": "tenant-a", "job_id": made["job_id"]}]
     history = api.call("GET", f"{JOBS}/{made['job_id']}/history").json["items"]
     assert [(entry["event"], entry["actor"]) for entry in history] == [("created", "schedule:weekly-kpi")]
@@ -52,11 +50,16 @@ def test_a_refired_schedule_makes_no_second_job_and_the_next_period_does(api, aw
     assert len(api.call("GET", JOBS).json["items"]) == 2
 
 
-def test_a_schedule_changed_within_its_period_is_refused_rather_than_silently_replayed(api, aws):
-    fire(EXPORT)
+def test_a_schedule_changed_within_its_period_makes_the_job_of_its_new_definition_once(api, aws):
+    first = fire(EXPORT)
 
-    with pytest.raises(IdempotencyKeyReused):
-        fire({**EXPORT, "format": "json"})
+    changed = fire({**EXPORT, "format": "json"})
+    changed_again = fire({**EXPORT, "format": "json", "scheduled_time": "2025-01-06T05:03:00Z"})
+
+    assert changed["job_id"] != first["job_id"] and not changed["replayed"]
+    assert (changed_again["job_id"], changed_again["replayed"]) == (changed["job_id"], True)
+    jobs = {job["id"]: job["format"] for job in api.call("GET", JOBS).json["items"]}
+    assert jobs == {first["job_id"]: "csv", changed["job_id"]: "json"}
 
 
 @pytest.mark.parametrize(

@@ -3,9 +3,10 @@ same code as the API's POST, for the concrete period the firing stands for.
 
 Two kinds of schedule fire here: those declared with the stack carry their whole definition in their
 input (ScheduledExport); a tenant's own schedules send only which schedule is due (ScheduleFiring),
-and the definition is read from the schedule's record. Either way the idempotency key is the schedule
-and the period, so a schedule fired again (Scheduler's retries, a re-run, two firings within one
-period) makes no second job.
+and the definition is read from the schedule's record. Either way the idempotency key is the schedule,
+the period and the definition, so a schedule fired again (Scheduler's retries, a re-run, two
+firings within one period) makes no second job, and one changed within a period makes the job of
+its new definition.
 """
 
 from __future__ import annotations
@@ -44,16 +45,19 @@ def job_request(definition: ExportDefinition, *, schedule_id: str, zone: str, fi
     """The job a firing at `fired_at` makes: the definition with the period's concrete dates."""
     start, end = period_dates(definition.period, fired_at, zone)
     try:
-        return CreateJobRequest.model_validate(
+        request = CreateJobRequest.model_validate(
             {
                 **definition.model_dump(include=_JOB_FIELDS, exclude_none=True),
                 "start_date": start.isoformat(),
                 "end_date": end.isoformat(),
-                "idempotency_key": f"schedule:{schedule_id}:{start.isoformat()}:{end.isoformat()}",
             }
         )
     except ValidationError as error:
         raise ValidationFailed(describe_validation_errors(error.errors())) from None
+    # One job per schedule, period and definition: a repeated firing gets its job back, and a schedule
+    # changed within a period makes the job of what it now says (instead of being refused every time).
+    key = f"schedule:{schedule_id}:{start.isoformat()}:{end.isoformat()}:{request.parameters_hash()[:12]}"
+    return request.model_copy(update={"idempotency_key": key})
 
 
 class ScheduledExports:
