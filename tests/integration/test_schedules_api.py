@@ -127,7 +127,7 @@ def test_a_period_longer_than_a_job_may_cover_is_refused(api, aws, monkeypatch):
     response = api.call("POST", SCHEDULES, body=valid_schedule(export=export))
 
     assert (response.status, response.error_code) == (400, "VALIDATION_ERROR")
-    assert "31 days" in response.json["error"]["message"]
+    assert "at most 31" in response.json["error"]["message"]
     assert scheduler_names() == []
 
 
@@ -383,3 +383,165 @@ def test_a_change_in_progress_refuses_other_writes(api, aws):
 
     assert (put.status, put.error_code) == (409, "CONCURRENT_UPDATE")
     assert (delete.status, delete.error_code) == (409, "CONCURRENT_UPDATE")
+
+
+# Found by trying the running service as a hostile client would.
+
+
+@pytest.mark.parametrize(
+    "window",
+    [
+        {"start_at": "0999-06-01T00:00:00Z"},
+        {"start_at": "0001-01-01T00:00:00+01:00"},
+        {"start_at": "1969-12-31T23:59:59Z"},
+        {"end_at": "9999-12-31T23:59:59-05:00"},
+        {"end_at": "2200-01-01T00:00:00Z"},
+        {"start_at": 1800000000},
+        {"start_at": "tomorrow"},
+    ],
+)
+def test_a_window_outside_the_years_scheduler_covers_is_refused(api, aws, window):
+    response = api.call("POST", SCHEDULES, body=valid_schedule(**window))
+
+    assert (response.status, response.error_code) == (400, "VALIDATION_ERROR")
+    assert next(iter(window)) in response.json["error"]["message"]
+    assert schedule_items(aws) == [] and scheduler_names() == []
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["rate(3661 days)", "rate(999999999 days)", "rate(99999999999 minutes)", "rate(99999999999999999999 days)"],
+)
+def test_a_rate_longer_than_ten_years_is_refused(api, aws, expression):
+    response = api.call("POST", SCHEDULES, body=valid_schedule(expression=expression))
+
+    assert (response.status, response.error_code) == (400, "VALIDATION_ERROR")
+    assert "at most 3660 days" in response.json["error"]["message"]
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e999"])
+@pytest.mark.parametrize("route", [SCHEDULES, "/api/v1/reports/jobs"])
+def test_a_number_json_cannot_hold_is_refused_in_filters_not_stored_as_null(api, aws, number, route):
+    if route == SCHEDULES:
+        raw = json.dumps(valid_schedule()).replace('"farm_id": "farm-1"', '"farm_id": "farm-1", "filters": {"x": 0}')
+    else:
+        raw = json.dumps({"job_type": "FEED_INTAKE_EXPORT", "filters": {"x": 0}})
+    raw = raw.replace('{"x": 0}', f'{{"x": {number}}}')
+
+    response = api.call("POST", route, raw_body=raw)
+
+    assert (response.status, response.error_code) == (400, "VALIDATION_ERROR")
+    assert schedule_items(aws) == [] and aws.job_items("tenant-a") == []
+
+
+@pytest.mark.parametrize("zone", ["localtime", "posixrules", "Factory", "right/UTC", "posix/Europe/Oslo", "x" * 64])
+def test_a_zone_name_outside_the_iana_database_is_refused(api, aws, zone):
+    response = api.call("POST", SCHEDULES, body=valid_schedule(time_zone=zone))
+
+    assert (response.status, response.error_code) == (400, "VALIDATION_ERROR")
+    assert "IANA" in response.json["error"]["message"]
+
+
+@pytest.mark.parametrize("zone", ["US/Pacific", "Etc/GMT+5", "UTC", "Asia/Kolkata"])
+def test_an_iana_link_or_fixed_zone_is_accepted(api, aws, zone):
+    assert create(api, valid_schedule(time_zone=zone))["time_zone"] == zone
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"enabled": "yes"}, {"enabled": 1}, {"enabled": "true"}, {"expected_version": True}, {"expected_version": "1"}],
+)
+def test_a_flag_or_version_of_the_wrong_json_type_is_refused_rather_than_coerced(api, aws, change):
+    schedule = create(api)
+
+    response = api.call(
+        "PUT", f"{SCHEDULES}/{schedule['id']}", body={**valid_schedule(), "expected_version": 1, **change}
+    )
+
+    assert (response.status, response.error_code) == (400, "VALIDATION_ERROR")
+    assert api.call("GET", f"{SCHEDULES}/{schedule['id']}").json["version"] == 1
+
+
+def test_a_period_is_checked_at_its_longest_not_as_long_as_it_is_today(api, aws, monkeypatch):
+    configure(monkeypatch, MAX_PERIOD_DAYS="30")
+
+    response = api.call("POST", SCHEDULES, body=valid_schedule())  # previous_month: up to 31 days
+
+    assert (response.status, response.error_code) == (400, "VALIDATION_ERROR")
+    assert "up to 31 days" in response.json["error"]["message"]
+    weekly = valid_schedule(export={"job_type": "FEED_INTAKE_EXPORT", "period": "previous_week"})
+    assert api.call("POST", SCHEDULES, body=weekly).status == 201
+
+
+@pytest.mark.parametrize(
+    ("typed", "sent"),
+    [
+        ("cron(0\t6\n1 * ? *)", "cron(0 6 1 * ? *)"),
+        ("  cron(  0   6 1 *  ? * ) ", "cron(0 6 1 * ? *)"),
+        ("cron(0 6 lw * ? *)", "cron(0 6 LW * ? *)"),
+        ("cron(0 6 ? * mon-fri *)", "cron(0 6 ? * MON-FRI *)"),
+        ("rate(1 days)", "rate(1 day)"),
+        ("rate(2 hour)", "rate(2 hours)"),
+        ("rate(01 day)", "rate(1 day)"),
+    ],
+)
+def test_an_expression_is_stored_and_sent_to_scheduler_in_its_canonical_form(api, aws, typed, sent):
+    schedule = create(api, valid_schedule(expression=typed))
+
+    assert schedule["expression"] == sent
+    assert scheduler_schedule("tenant-a", schedule["id"])["ScheduleExpression"] == sent
+
+
+def test_a_schedule_that_never_fires_says_why_without_naming_a_window_it_does_not_have(api, aws):
+    response = api.call("POST", SCHEDULES, body=valid_schedule(expression="cron(0 6 31 2 ? *)"))
+
+    assert response.status == 400
+    assert "never fire" in response.json["error"]["message"]
+    assert "end_at" not in response.json["error"]["message"]
+
+
+def test_a_rate_whose_start_has_passed_fires_on_its_own_grid_in_scheduler_as_the_api_says(api, aws):
+    from datetime import UTC, datetime, timedelta
+
+    started = (datetime.now(UTC) - timedelta(days=2, hours=3)).replace(microsecond=0)
+    body = valid_schedule(expression="rate(1 day)", time_zone="UTC", start_at=started.isoformat())
+    schedule = create(api, body)
+    expected = started + timedelta(days=3)
+
+    assert schedule["next_firing_at"] == expected.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    assert scheduler_schedule("tenant-a", schedule["id"])["StartDate"] == expected
+    updated = api.call(
+        "PUT", f"{SCHEDULES}/{schedule['id']}", body={**body, "description": "renamed", "expected_version": 1}
+    )
+    assert updated.json["next_firing_at"] == schedule["next_firing_at"]
+    assert scheduler_schedule("tenant-a", schedule["id"])["StartDate"] == expected
+
+
+def test_a_delete_without_a_version_reads_again_when_a_change_lands_between_its_read_and_its_write(
+    api, aws, monkeypatch
+):
+    from report_export.core.auth import Principal
+    from report_export.core.models.schedules import UpdateScheduleRequest
+    from report_export.schedules.service import schedule_service
+    from report_export.schedules.sync import ScheduleSync
+
+    schedule = create(api)
+    admin = Principal(subject="user-2", tenant_id="tenant-a", roles=frozenset({"tenant_admin"}))
+    real_delete = ScheduleSync.delete
+    landed = []
+
+    def another_change_lands_first(sync, current):
+        if not landed:
+            change = UpdateScheduleRequest.model_validate(valid_schedule(description="changed meanwhile"))
+            landed.append(
+                schedule_service().update_schedule(admin, schedule["id"], change, expected_version=current.version)
+            )
+        return real_delete(sync, current)
+
+    monkeypatch.setattr(ScheduleSync, "delete", another_change_lands_first)
+
+    response = api.call("DELETE", f"{SCHEDULES}/{schedule['id']}")
+
+    assert [change.version for change in landed] == [2]
+    assert response.status == 204, response.body
+    assert scheduler_schedule("tenant-a", schedule["id"]) is None

@@ -87,3 +87,14 @@ def test_dates_parse_to_calendar_dates():
 
 def test_timestamps_have_milliseconds_and_zulu():
     assert format_timestamp(datetime(2025, 2, 4, 12, 0, 0, 987654, tzinfo=UTC)) == "2025-02-04T12:00:00.987Z"
+
+
+def test_a_timestamp_before_the_year_1000_keeps_four_digits_and_reads_back():
+    from datetime import UTC, datetime
+
+    from report_export.core.models.common import format_timestamp
+
+    text = format_timestamp(datetime(999, 6, 1, 12, 30, tzinfo=UTC))
+
+    assert text == "0999-06-01T12:30:00.000Z"
+    assert datetime.fromisoformat(text) == datetime(999, 6, 1, 12, 30, tzinfo=UTC)

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from report_export.core.models.schedules import RelativePeriod
-from report_export.schedules.periods import period_dates
+from report_export.schedules.periods import longest_days, period_dates
 
 ZONES = ["UTC", "Europe/Oslo", "America/New_York", "Pacific/Auckland", "Asia/Kolkata", "Pacific/Kiritimati"]
 FIRINGS = st.datetimes(min_value=datetime(2000, 1, 2), max_value=datetime(2099, 12, 30), timezones=st.just(UTC))
@@ -74,6 +74,30 @@ def test_a_refiring_moments_later_names_the_same_period_unless_the_local_day_cha
     same_day = fired_at.astimezone(ZoneInfo(zone)).date() == later.astimezone(ZoneInfo(zone)).date()
     if same_day:
         assert period_dates(period, fired_at, zone) == period_dates(period, later, zone)
+
+
+@given(fired_at=FIRINGS, zone=st.sampled_from(ZONES), period=st.sampled_from(list(RelativePeriod)))
+def test_no_period_is_ever_longer_than_its_longest(fired_at, zone, period):
+    start, end = period_dates(period, fired_at, zone)
+
+    assert (end - start).days + 1 <= longest_days(period)
+
+
+@pytest.mark.parametrize(
+    ("period", "fired_at"),
+    [
+        (RelativePeriod.PREVIOUS_MONTH, datetime(2025, 9, 1, 6, tzinfo=UTC)),  # August
+        (RelativePeriod.PREVIOUS_QUARTER, datetime(2025, 10, 1, 6, tzinfo=UTC)),  # July to September
+        (RelativePeriod.PREVIOUS_YEAR, datetime(2025, 1, 1, 6, tzinfo=UTC)),  # 2024, a leap year
+        (RelativePeriod.MONTH_TO_DATE, datetime(2025, 1, 31, 6, tzinfo=UTC)),
+        (RelativePeriod.PREVIOUS_WEEK, datetime(2025, 1, 6, 6, tzinfo=UTC)),
+        (RelativePeriod.PREVIOUS_DAY, datetime(2025, 1, 6, 6, tzinfo=UTC)),
+    ],
+)
+def test_the_longest_is_reached(period, fired_at):
+    start, end = period_dates(period, fired_at, "UTC")
+
+    assert (end - start).days + 1 == longest_days(period)
 
 
 def test_a_zone_that_does_not_exist_is_refused_and_a_naive_time_too():

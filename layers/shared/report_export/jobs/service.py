@@ -103,6 +103,10 @@ class JobService:
             metrics.add_metric(name="JobDispatchFailed", unit="Count", value=1)
         return CreateOutcome(job, replayed=False)
 
+    @property
+    def max_period_days(self) -> int:
+        return self._settings.max_period_days
+
     def check_period_length(self, request: CreateJobRequest) -> None:
         period_days = request.period_days
         if period_days is not None and period_days > self._settings.max_period_days:

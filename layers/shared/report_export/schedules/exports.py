@@ -28,7 +28,7 @@ from report_export.core.models.schedules import ExportDefinition, ScheduledExpor
 from report_export.core.observability import logger, metrics
 from report_export.core.settings import get_settings
 from report_export.jobs.service import CreateOutcome, JobService, job_service
-from report_export.schedules.periods import period_dates
+from report_export.schedules.periods import longest_days, period_dates
 
 _FIRING_INPUT: TypeAdapter[ScheduleFiring | ScheduledExport] = TypeAdapter(ScheduleFiring | ScheduledExport)
 
@@ -68,8 +68,15 @@ class ScheduledExports:
 
     def check_definition(self, definition: ExportDefinition, *, zone: str) -> None:
         """Refuse a definition whose jobs would be refused (ValidationFailed), before a schedule holds it."""
-        request = job_request(definition, schedule_id="check", zone=zone, fired_at=now_utc())
-        self._jobs.check_period_length(request)
+        job_request(definition, schedule_id="check", zone=zone, fired_at=now_utc())
+        # Checked against the longest the period can be, not today's: "previous month" is 28 days in
+        # March and 31 in August, and every firing must make a job the service accepts.
+        longest = longest_days(definition.period)
+        if longest > self._jobs.max_period_days:
+            raise ValidationFailed(
+                f"export.period: {definition.period.value} covers up to {longest} days, and a job may cover "
+                f"at most {self._jobs.max_period_days}"
+            )
 
     def fire(self, export: ScheduledExport) -> CreateOutcome:
         request = job_request(

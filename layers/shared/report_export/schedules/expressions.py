@@ -19,7 +19,16 @@ from typing import Literal
 
 from report_export.core.models.schedules import time_zone
 
-__all__ = ["Cron", "DayRule", "Expression", "InvalidExpression", "Rate", "next_firing", "parse_expression"]
+__all__ = [
+    "Cron",
+    "DayRule",
+    "Expression",
+    "InvalidExpression",
+    "Rate",
+    "canonical_expression",
+    "next_firing",
+    "parse_expression",
+]
 
 CRON_EXAMPLE = "cron(0 6 * * ? *) (06:00 every day)"
 RATE_EXAMPLE = "rate(1 day) or rate(6 hours)"
@@ -131,6 +140,18 @@ def _cron_error(problem: str, example: str = CRON_EXAMPLE) -> InvalidExpression:
     return InvalidExpression(f"Invalid cron expression: {problem}. Example: {example}")
 
 
+def canonical_expression(text: str) -> str:
+    """The expression as EventBridge Scheduler is sent it: one space between cron fields, names in capitals,
+    a rate's value without leading zeros and its unit singular for 1 ("rate(1 hour)", "rate(2 hours)").
+    InvalidExpression as parse_expression raises it."""
+    expression = parse_expression(text)
+    if isinstance(expression, Rate):
+        unit = expression.unit[:-1] if expression.value == 1 else expression.unit
+        return f"rate({expression.value} {unit})"
+    body = text.strip()[len("cron(") : -1]
+    return "cron(" + " ".join(field.upper() for field in body.split()) + ")"
+
+
 def parse_expression(text: str) -> Expression:
     """The expression `text` stands for; InvalidExpression says what is wrong with it otherwise."""
     match = re.fullmatch(r"\s*([A-Za-z]+)\((.*)\)\s*", text, re.DOTALL) if isinstance(text, str) else None
@@ -147,6 +168,8 @@ def parse_expression(text: str) -> Expression:
     return _parse_cron(match.group(2)) if kind == "cron" else _parse_rate(match.group(2))
 
 
+# Ten years: a longer interval would never fire within the years a schedule's window may cover.
+_LONGEST_RATE = timedelta(days=3660)
 _RATE_UNITS = {"minute": "minutes", "minutes": "minutes", "hour": "hours", "hours": "hours"}
 _RATE_UNITS |= {"day": "days", "days": "days"}
 
@@ -162,8 +185,11 @@ def _parse_rate(body: str) -> Rate:
         raise InvalidExpression(
             f"The rate unit must be minute(s), hour(s) or day(s), not {unit!r}; e.g. {RATE_EXAMPLE}"
         )
+    plural = _RATE_UNITS[unit]
+    if int(value) > _LONGEST_RATE // timedelta(**{plural: 1}):
+        raise InvalidExpression(f"A rate must be at most {_LONGEST_RATE.days} days; e.g. {RATE_EXAMPLE}")
     # EventBridge wants "1 hour" but "2 hours"; either spelling is taken here and the plural kept.
-    return Rate(int(value), _RATE_UNITS[unit])
+    return Rate(int(value), plural)
 
 
 def _parse_cron(body: str) -> Cron:

@@ -29,3 +29,18 @@ def period_dates(period: RelativePeriod, fired_at: datetime, zone: str) -> tuple
     if period is RelativePeriod.PREVIOUS_YEAR:
         return date(today.year - 1, 1, 1), date(today.year - 1, 12, 31)
     return today.replace(day=1), today
+
+
+# The most days each period can cover, whatever the month or year it falls in.
+_LONGEST_DAYS = {
+    RelativePeriod.PREVIOUS_DAY: 1,
+    RelativePeriod.PREVIOUS_WEEK: 7,
+    RelativePeriod.PREVIOUS_MONTH: 31,
+    RelativePeriod.PREVIOUS_QUARTER: 92,
+    RelativePeriod.PREVIOUS_YEAR: 366,
+    RelativePeriod.MONTH_TO_DATE: 31,
+}
+
+
+def longest_days(period: RelativePeriod) -> int:
+    return _LONGEST_DAYS[period]

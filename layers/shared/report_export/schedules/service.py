@@ -29,11 +29,20 @@ from report_export.core.models.schedules import Schedule, ScheduleSpec
 from report_export.core.observability import logger, metrics
 from report_export.core.settings import get_settings
 from report_export.schedules.exports import ScheduledExports, scheduled_exports
-from report_export.schedules.expressions import Expression, InvalidExpression, Rate, next_firing, parse_expression
-from report_export.schedules.sync import ScheduleSync, schedule_sync
+from report_export.schedules.expressions import (
+    Expression,
+    InvalidExpression,
+    Rate,
+    canonical_expression,
+    next_firing,
+    parse_expression,
+)
+from report_export.schedules.sync import ScheduleSync, next_firing_of, schedule_sync
 
 _SCHEDULE_ID_RE = re.compile(JOB_ID_PATTERN)
 LAST_RUNS = 10
+# A delete without a version read again as often when another change lands between its read and its write.
+_DELETE_ATTEMPTS = 3
 # What, when changed, starts a rate schedule's intervals again.
 _TIMING_FIELDS = ("expression", "time_zone", "start_at")
 
@@ -46,7 +55,7 @@ class ScheduleService:
 
     def create_schedule(self, principal: Principal, spec: ScheduleSpec) -> Schedule:
         moment = now_utc()
-        self._check(spec, moment)
+        spec = self._checked(spec, moment)
         schedule = Schedule(
             **_spec_fields(spec),
             id=str(uuid7()),
@@ -92,7 +101,7 @@ class ScheduleService:
         current = self._load(principal, schedule_id, consistent=True)
         _check_version(current, expected_version)
         moment = now_utc()
-        self._check(spec, moment)
+        spec = self._checked(spec, moment)
         old = current.schedule
         schedule = Schedule.model_validate(
             {
@@ -116,17 +125,23 @@ class ScheduleService:
         return self._shown(stored, moment)
 
     def delete_schedule(self, principal: Principal, schedule_id: str, *, expected_version: int | None) -> None:
-        current = self._load(principal, schedule_id, consistent=True)
-        if expected_version is not None:
-            _check_version(current, expected_version)
-        try:
-            self._sync.delete(current)
-        except StaleWrite:
-            raise self._refusal(principal, schedule_id, expected_version or current.version) from None
+        """At the version read when one is given; otherwise whatever version it is at, read again when a
+        change lands between the read and the delete."""
+        for attempt in range(1, _DELETE_ATTEMPTS + 1):
+            current = self._load(principal, schedule_id, consistent=True)
+            _check_version(current, expected_version or current.version)
+            try:
+                self._sync.delete(current)
+                break
+            except StaleWrite:
+                if expected_version is not None or attempt == _DELETE_ATTEMPTS:
+                    raise self._refusal(principal, schedule_id, expected_version or current.version) from None
         logger.info("Schedule deleted", extra={"schedule_id": schedule_id})
         metrics.add_metric(name="SchedulesDeleted", unit="Count", value=1)
 
-    def _check(self, spec: ScheduleSpec, moment: datetime) -> None:
+    def _checked(self, spec: ScheduleSpec, moment: datetime) -> ScheduleSpec:
+        """The schedule as it will be stored (its expression in the form Scheduler is sent), once every
+        part of it is known to be acceptable (ValidationFailed otherwise)."""
         try:
             expression = parse_expression(spec.expression)
         except InvalidExpression as error:
@@ -145,22 +160,15 @@ class ScheduleService:
             expression, spec.time_zone, after=moment, anchor=moment, start_at=spec.start_at, end_at=spec.end_at
         )
         if upcoming is None:
-            raise ValidationFailed("the schedule would never fire: its expression has no time left before end_at")
+            window = " before end_at" if spec.end_at else ""
+            raise ValidationFailed(f"the schedule would never fire: no time to come matches its expression{window}")
+        return spec.model_copy(update={"expression": canonical_expression(spec.expression)})
 
     def _shown(self, stored: StoredSchedule, moment: datetime) -> Schedule:
         schedule = stored.schedule
         if not schedule.enabled:
             return schedule
-        anchor = datetime.fromisoformat(stored.expression_set_at) if stored.expression_set_at else schedule.created_at
-        upcoming = next_firing(
-            parse_expression(schedule.expression),
-            schedule.time_zone,
-            after=moment,
-            anchor=anchor,
-            start_at=schedule.start_at,
-            end_at=schedule.end_at,
-        )
-        return schedule.model_copy(update={"next_firing_at": upcoming})
+        return schedule.model_copy(update={"next_firing_at": next_firing_of(stored, after=moment)})
 
     def _load(self, principal: Principal, schedule_id: str, *, consistent: bool = False) -> StoredSchedule:
         # Another tenant's schedule, a malformed id and a deleted schedule all look the same from outside.

@@ -16,7 +16,7 @@ While a change is pending, other writes of the schedule are refused (409 CONCURR
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError
 
@@ -28,6 +28,7 @@ from report_export.core.errors import ServiceError, ServiceUnavailable, Validati
 from report_export.core.models.common import format_timestamp, now_utc
 from report_export.core.observability import logger, metrics
 from report_export.core.settings import Settings
+from report_export.schedules.expressions import Rate, next_firing, parse_expression
 
 _UNAVAILABLE = "EventBridge Scheduler could not be reached; the schedule is unchanged, try again"
 _LEFT_PENDING = (
@@ -36,18 +37,45 @@ _LEFT_PENDING = (
 )
 
 
+def next_firing_of(stored: StoredSchedule, *, after: datetime) -> datetime | None:
+    """When the schedule fires next after `after` (None when it never does), as Scheduler will fire it."""
+    schedule = stored.schedule
+    return next_firing(
+        parse_expression(schedule.expression),
+        schedule.time_zone,
+        after=after,
+        anchor=_rate_anchor(stored),
+        start_at=schedule.start_at,
+        end_at=schedule.end_at,
+    )
+
+
 def scheduler_schedule(stored: StoredSchedule) -> SchedulerSchedule:
     schedule = stored.schedule
+    start_at = schedule.start_at
+    if isinstance(parse_expression(schedule.expression), Rate):
+        # Scheduler counts a rate from its StartDate, or from the moment of each create or update without
+        # one (and takes no StartDate in the past): it is sent the next firing on the schedule's own grid,
+        # so that it fires when the API says, whenever the schedule was last written.
+        start_at = next_firing_of(
+            replace(stored, schedule=schedule.model_copy(update={"end_at": None})), after=now_utc()
+        )
     return SchedulerSchedule(
         tenant_id=schedule.tenant_id,
         schedule_id=schedule.id,
         expression=schedule.expression,
         time_zone=schedule.time_zone,
         enabled=schedule.enabled,
-        start_at=schedule.start_at,
+        start_at=start_at,
         end_at=schedule.end_at,
         description=schedule.description,
     )
+
+
+def _rate_anchor(stored: StoredSchedule) -> datetime:
+    if stored.expression_set_at:
+        return datetime.fromisoformat(stored.expression_set_at)
+    return stored.schedule.created_at
 
 
 class ScheduleSync:

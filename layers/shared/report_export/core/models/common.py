@@ -66,7 +66,9 @@ ScopeId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 IdempotencyKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")]
 FilterName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
 FilterText = Annotated[str, StringConstraints(max_length=256)]
-FilterValue = bool | int | float | FilterText | Annotated[list[FilterText], Field(max_length=50)]
+# NaN and the infinities are refused: JSON has no such numbers, and stored they would come back as null.
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+FilterValue = bool | int | FiniteFloat | FilterText | Annotated[list[FilterText], Field(max_length=50)]
 
 # A gzip file is stored as application/gzip and never with Content-Encoding: clients that decode
 # Content-Encoding would otherwise unzip it twice.
@@ -92,7 +94,9 @@ IsoDate = Annotated[date, BeforeValidator(_iso_date_only)]
 
 
 def format_timestamp(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    moment = value.astimezone(UTC)
+    # The year by hand: strftime leaves a year before 1000 unpadded, which no ISO 8601 reader takes back.
+    return f"{moment.year:04d}-" + moment.strftime("%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 Timestamp = Annotated[datetime, PlainSerializer(format_timestamp, return_type=str, when_used="json")]

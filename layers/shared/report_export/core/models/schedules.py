@@ -3,8 +3,10 @@ its runs, and the firing a schedule sends when it is due."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from enum import StrEnum
+from functools import cache
+from importlib import resources
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -12,9 +14,12 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
+    StrictBool,
+    StrictInt,
     StringConstraints,
     field_validator,
 )
@@ -43,11 +48,21 @@ class RelativePeriod(StrEnum):
     MONTH_TO_DATE = "month_to_date"  # the first of the month to the day of the firing
 
 
+@cache
+def _iana_zone_names() -> frozenset[str]:
+    # The names of the shipped database (tzdata), not whatever the host's zoneinfo directory holds:
+    # "localtime", "posixrules" or "right/UTC" would make a schedule's times depend on the machine.
+    names = resources.files("tzdata").joinpath("zones").read_text(encoding="utf-8").split()
+    return frozenset(names) - {"Factory"}
+
+
 def time_zone(name: str) -> ZoneInfo:
     """The IANA zone; ValueError for a name that is not one."""
+    if name not in _iana_zone_names():
+        raise ValueError(f"{name[:64]!r} is not an IANA time zone name (e.g. Europe/Oslo)")
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a directory of the database, e.g. America
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ValueError(f"{name!r} is not an IANA time zone name (e.g. Europe/Oslo)") from None
 
 
@@ -62,7 +77,33 @@ TimeZoneName = Annotated[
     AfterValidator(_known_zone),
     Field(description="IANA time zone the expression and the period's days are read in", examples=["Europe/Oslo"]),
 ]
-AwareTimestamp = Annotated[AwareDatetime, PlainSerializer(format_timestamp, return_type=str, when_used="json")]
+# The years EventBridge Scheduler's expressions and windows cover.
+EARLIEST_YEAR, LATEST_YEAR = 1970, 2199
+
+
+def _date_time_text(value: object) -> object:
+    # pydantic would also read a number as seconds since 1970; a window is written as a date-time.
+    if not isinstance(value, str | datetime):
+        raise ValueError("must be an ISO 8601 date-time with its offset, e.g. 2027-01-01T00:00:00Z")
+    return value
+
+
+def _scheduler_years(value: datetime) -> datetime:
+    try:
+        moment = value.astimezone(UTC)
+    except OverflowError:
+        moment = None
+    if moment is None or not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
+        raise ValueError(f"must lie between the years {EARLIEST_YEAR} and {LATEST_YEAR}")
+    return moment
+
+
+AwareTimestamp = Annotated[
+    AwareDatetime,
+    BeforeValidator(_date_time_text),
+    AfterValidator(_scheduler_years),
+    PlainSerializer(format_timestamp, return_type=str, when_used="json"),
+]
 ScheduleId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 
 
@@ -106,7 +147,7 @@ class ScheduleSpec(BaseModel):
     description: Description | None = None
     expression: Expression
     time_zone: TimeZoneName = "UTC"
-    enabled: bool = True
+    enabled: StrictBool = True
     start_at: AwareTimestamp | None = Field(None, description="No firing before this moment (ISO 8601 with offset)")
     end_at: AwareTimestamp | None = Field(None, description="No firing after this moment (ISO 8601 with offset)")
     export: ExportDefinition
@@ -115,7 +156,7 @@ class ScheduleSpec(BaseModel):
 class UpdateScheduleRequest(ScheduleSpec):
     """Body of PUT /api/v1/reports/schedules/{id}: the schedule as it should be, at the version read."""
 
-    expected_version: int | None = Field(
+    expected_version: StrictInt | None = Field(
         None, ge=1, description="The version you read (or send it as If-Match); a stale one answers 409"
     )
 
