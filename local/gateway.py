@@ -20,11 +20,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from local.runtime import FunctionError, LocalFunction
+from local.servers import BurstServer
 from local.template import ACCOUNT_ID, Template
 from local.tokens import InvalidToken, JwtVerifier, authorizer_claims
 
@@ -214,7 +215,7 @@ class Gateway:
         *,
         log: Callable[[str], None] = print,
     ) -> None:
-        self._server = ThreadingHTTPServer((host, port), self._handler_class())
+        self._server = BurstServer((host, port), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="gateway", daemon=True

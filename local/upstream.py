@@ -15,10 +15,11 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from local.servers import BurstServer
 from report_export.reports import REPORT_DEFINITIONS, ColumnKind, ReportDefinition
 
 KNOBS_PATH = "/_knobs"
@@ -65,7 +66,7 @@ class SampleUpstream:
         # A long-running local stack keeps no request log: it would only grow.
         self._record_requests = record_requests
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer((host, port), self._handler_class())
+        self._server = BurstServer((host, port), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 

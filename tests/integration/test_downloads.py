@@ -317,7 +317,20 @@ def tampered_tokens(job_id, other_job_id):
     other_job = canonical_json({**decoded, "job": other_job_id}).encode()
     flipped = signature[:-1] + ("A" if signature[-1] != "A" else "B")
     cursor_key = Signer(secret_source(os.environ["SIGNING_SECRET_PARAMETER"]), purpose="list-cursor")
+    link_key = Signer(secret_source(os.environ["SIGNING_SECRET_PARAMETER"]), purpose=DOWNLOAD_TOKEN_PURPOSE)
+
+    def signed(payload: bytes) -> str:
+        # Genuinely signed, and still not a link: what a key shared with another tool could make.
+        return f"{b64url_encode(payload)}.{link_key.sign(payload)}"
+
     return {
+        **{
+            f"signed_exp_{name}": signed(canonical_json({**decoded, "exp": value}).encode())
+            for name, value in [("text", "soon"), ("float", 1.5e12), ("huge", 10**30), ("null", None), ("true", True)]
+        },
+        "signed_without_exp": signed(canonical_json({"tenant": decoded["tenant"], "job": job_id}).encode()),
+        "signed_not_json": signed(b"not json"),
+        "signed_a_list": signed(b"[1, 2]"),
         "longer_expiry": f"{b64url_encode(longer)}.{signature}",
         "other_job": f"{b64url_encode(other_job)}.{signature}",
         "flipped_signature": f"{payload}.{flipped}",
@@ -344,6 +357,14 @@ def tampered_tokens(job_id, other_job_id):
         "garbage",
         "not_base64",
         "non_ascii_signature",
+        "signed_exp_text",
+        "signed_exp_float",
+        "signed_exp_huge",
+        "signed_exp_null",
+        "signed_exp_true",
+        "signed_without_exp",
+        "signed_not_json",
+        "signed_a_list",
     ],
 )
 def test_a_forged_or_tampered_link_is_401(api, ready_job, kind, caplog):

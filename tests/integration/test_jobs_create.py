@@ -127,7 +127,7 @@ def test_invalid_bodies_get_400_validation_error_and_nothing_is_written(api, aws
 
 @pytest.mark.parametrize(
     ("raw_body", "fragment"),
-    [("{not json", "not valid JSON"), ("", "request body is required"), ('"text"', "valid dictionary")],
+    [("{not json", "not valid JSON"), ("", "request body is required"), ('"text"', "must be a JSON object")],
 )
 def test_unparseable_bodies_get_400(api, aws, raw_body, fragment):
     response = api.call("POST", JOBS, raw_body=raw_body)

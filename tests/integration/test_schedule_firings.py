@@ -196,3 +196,17 @@ def test_a_schedule_changed_after_its_period_fired_makes_the_new_definitions_job
     assert (again["start_date"], again["end_date"]) == ("2026-02-01", "2026-02-28")
     runs = api.call("GET", f"{SCHEDULES}/{schedule['id']}").json["last_runs"]
     assert [run["job_id"] for run in runs] == [again["job_id"], first["job_id"]]
+
+
+def test_last_runs_are_the_ten_latest_periods_newest_first_whatever_order_they_fired_in(api, aws):
+    import random
+
+    schedule = create(api, export={"job_type": "FEED_INTAKE_EXPORT", "period": "previous_day"})
+    days = [f"2026-11-{day:02d}T05:00:00Z" for day in range(2, 17)]
+    random.Random(7).shuffle(days)
+
+    for day in days:
+        fire("tenant-a", schedule["id"], day)
+
+    runs = api.call("GET", f"{SCHEDULES}/{schedule['id']}").json["last_runs"]
+    assert [run["start_date"] for run in runs] == [f"2026-11-{day:02d}" for day in range(15, 5, -1)]

@@ -545,3 +545,124 @@ def test_a_delete_without_a_version_reads_again_when_a_change_lands_between_its_
     assert [change.version for change in landed] == [2]
     assert response.status == 204, response.body
     assert scheduler_schedule("tenant-a", schedule["id"]) is None
+
+
+# Found by probing the running service a second time.
+
+
+@pytest.mark.parametrize("if_match", ['"0"', '"00"', "0"])
+@pytest.mark.parametrize("method", ["PUT", "DELETE"])
+def test_version_zero_is_a_version_that_conflicts_not_no_version(api, aws, method, if_match):
+    from support.events import claims_for, http_event
+
+    schedule = create(api)
+    path = f"{SCHEDULES}/{schedule['id']}"
+    body = valid_schedule() if method == "PUT" else None
+    event = http_event(method, path, claims=claims_for("tenant-a", "[tenant_admin]", "user-1"), body=body)
+    event["headers"]["if-match"] = if_match
+
+    response = api.invoke(event)
+
+    assert (response.status, response.error_code) == (409, "VERSION_CONFLICT")
+    assert scheduler_schedule("tenant-a", schedule["id"]) is not None
+
+
+def finish(schedule_id: str) -> None:
+    """As if time had passed its end: the record's end_at is behind us (Scheduler keeps what it had)."""
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    repository = schedule_repository()
+    stored = repository.get("tenant-a", schedule_id, consistent=True)
+    ended = stored.schedule.model_copy(update={"end_at": datetime(2026, 1, 1, tzinfo=UTC)})
+    repository.replace(replace(stored, schedule=ended), at_version=stored.version)
+
+
+@pytest.mark.parametrize(
+    "change", [{"enabled": False}, {"description": "renamed after it ended"}, {"enabled": False, "description": "x"}]
+)
+def test_a_finished_schedule_can_still_be_switched_off_or_renamed(api, aws, change):
+    schedule = create(api)
+    finish(schedule["id"])
+    body = {**valid_schedule(end_at="2026-01-01T00:00:00Z"), **change, "expected_version": 1}
+
+    response = api.call("PUT", f"{SCHEDULES}/{schedule['id']}", body=body)
+
+    assert response.status == 200, response.body
+    assert response.json["next_firing_at"] is None
+
+
+def test_a_finished_schedule_is_not_switched_on_or_retimed_without_a_firing_to_come(api, aws):
+    schedule = create(api)
+    finish(schedule["id"])
+    path = f"{SCHEDULES}/{schedule['id']}"
+    off = {**valid_schedule(end_at="2026-01-01T00:00:00Z", enabled=False), "expected_version": 1}
+    assert api.call("PUT", path, body=off).status == 200
+
+    back_on = api.call("PUT", path, body={**off, "enabled": True, "expected_version": 2})
+    retimed = api.call("PUT", path, body={**off, "enabled": True, "expression": "rate(1 day)", "expected_version": 2})
+
+    assert (back_on.status, retimed.status) == (400, 400)
+    assert "end_at is in the past" in back_on.json["error"]["message"]
+
+
+def test_a_create_that_collides_with_another_on_the_tenants_count_is_tried_again(api, aws, monkeypatch):
+    from botocore.exceptions import ClientError
+
+    from report_export.aws import clients
+
+    client = clients.dynamodb()
+    real = client.transact_write_items
+    collisions = []
+
+    def collide_once(**request):
+        if not collisions and any("SCHEDULE_COUNT" in json.dumps(item) for item in request["TransactItems"]):
+            collisions.append(1)
+            # What DynamoDB answers when another transaction writes the same count item at that moment.
+            error = {"Code": "TransactionCanceledException", "Message": "Transaction cancelled"}
+            reasons = [{"Code": "None"}, {"Code": "TransactionConflict"}]
+            raise ClientError({"Error": error, "CancellationReasons": reasons}, "TransactWriteItems")
+        return real(**request)
+
+    monkeypatch.setattr(client, "transact_write_items", collide_once)
+
+    response = api.call("POST", SCHEDULES, body=valid_schedule())
+
+    assert collisions == [1]
+    assert response.status == 201, response.body
+    assert schedule_repository().count("tenant-a") == 1
+
+
+@pytest.mark.parametrize("moment", ["1893456000", "2030", "20300101T000000Z", "next monday"])
+def test_a_window_given_as_digits_or_words_is_refused(api, aws, moment):
+    response = api.call("POST", SCHEDULES, body=valid_schedule(start_at=moment))
+
+    assert (response.status, response.error_code) == (400, "VALIDATION_ERROR")
+    assert "ISO 8601" in response.json["error"]["message"]
+
+
+def test_a_window_is_kept_to_the_millisecond_in_the_record_and_in_scheduler(api, aws):
+    schedule = create(api, valid_schedule(start_at="2030-01-01T00:00:00.123456789Z"))
+
+    assert schedule["start_at"] == "2030-01-01T00:00:00.123Z"
+    assert scheduler_schedule("tenant-a", schedule["id"])["StartDate"].microsecond == 123000
+
+
+@pytest.mark.parametrize("description", ["nul\x00byte", "right\u202eto left", "bell\x07", "line\nbreak"])
+def test_a_description_with_hidden_characters_is_refused(api, aws, description):
+    response = api.call("POST", SCHEDULES, body=valid_schedule(description=description))
+
+    assert (response.status, response.error_code) == (400, "VALIDATION_ERROR")
+    assert scheduler_names() == []
+
+
+def test_a_schedule_whose_only_firing_falls_at_its_end_never_fires(api, aws):
+    once = {"expression": "cron(0 6 1 1 ? 2030)", "time_zone": "UTC"}
+
+    just_after = api.call("POST", SCHEDULES, body=valid_schedule(**once, end_at="2030-01-01T06:00:00.001Z"))
+    at_its_end = api.call("POST", SCHEDULES, body=valid_schedule(**once, end_at="2030-01-01T06:00:00Z"))
+
+    # Scheduler invokes before its EndDate: a firing at end_at itself is none.
+    assert (just_after.status, just_after.json["next_firing_at"]) == (201, "2030-01-01T06:00:00.000Z")
+    assert (at_its_end.status, at_its_end.error_code) == (400, "VALIDATION_ERROR")
+    assert "never fire" in at_its_end.json["error"]["message"]

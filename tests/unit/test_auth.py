@@ -12,6 +12,10 @@ from report_export.core.models.common import READER_ROLES, WRITER_ROLES
         ('["tenant_admin", "viewer"]', {"tenant_admin", "viewer"}),
         ("tenant_admin,viewer", {"tenant_admin", "viewer"}),
         ("tenant_admin", {"tenant_admin"}),
+        ("viewer tenant_admin", {"viewer tenant_admin"}),  # one string is one role, not two
+        ("viewer\ttenant_admin", {"viewer\ttenant_admin"}),
+        ("[viewer", {"[viewer"}),
+        ("viewer]", {"viewer]"}),
         (["farm_manager"], {"farm_manager"}),
         ("[]", set()),
         ("", set()),

@@ -267,8 +267,9 @@ def test_start_and_end_bound_the_firings():
     assert fire(daily, "UTC", after, start_at="2025-03-10T12:00:00+00:00") == at("2025-03-11T06:00:00+00:00")
     assert fire(daily, "UTC", after, start_at="2025-03-10T06:00:00+00:00") == at("2025-03-10T06:00:00+00:00")
     assert fire(daily, "UTC", after, start_at="2024-06-01T00:00:00+00:00") == at("2025-01-01T06:00:00+00:00")
-    assert fire(daily, "UTC", after, end_at="2025-01-01T06:00:00+00:00") == at("2025-01-01T06:00:00+00:00")
-    assert fire(daily, "UTC", after, end_at="2025-01-01T05:59:59+00:00") is None
+    assert fire(daily, "UTC", after, end_at="2025-01-01T06:00:01+00:00") == at("2025-01-01T06:00:00+00:00")
+    # Scheduler invokes before its EndDate: a firing at end_at itself is not one.
+    assert fire(daily, "UTC", after, end_at="2025-01-01T06:00:00+00:00") is None
     window = {"start_at": "2025-02-01T00:00:00+00:00", "end_at": "2025-02-01T05:00:00+00:00"}
     assert fire(daily, "UTC", after, **window) is None
 

@@ -7,7 +7,6 @@ HTTP API's JWT authorizer has already turned away requests without a valid token
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Iterable
 from http import HTTPStatus
@@ -23,6 +22,7 @@ from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate_swagger_html
 from pydantic import BaseModel
 
+from api.bodies import checked_event
 from report_export.core.auth import Principal, authorize
 from report_export.core.errors import ErrorEnvelope, ServiceError, describe_validation_errors
 from report_export.core.models.common import Role
@@ -39,6 +39,8 @@ _ERROR_DESCRIPTIONS = {
     403: "The caller's role does not allow this (FORBIDDEN)",
     404: "No such resource for this tenant (NOT_FOUND)",
     409: "Conflict with the current state",
+    413: "The request body is larger than the API takes (PAYLOAD_TOO_LARGE)",
+    415: "The request body is not UTF-8 application/json (UNSUPPORTED_MEDIA_TYPE)",
     410: "The report file has expired or no longer exists; re-export it (REPORT_EXPIRED, REPORT_FILE_GONE)",
     503: "A dependency is not available (SERVICE_UNAVAILABLE)",
 }
@@ -75,43 +77,27 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
 
 
 class ApiResolver(APIGatewayHttpResolver):
-    """Powertools' resolver, refusing JSON array bodies.
+    """Powertools' resolver, behind the one body check (api.bodies).
 
-    For a model parameter Powertools takes the first element of an array body (a rule meant for
-    repeated form fields), so `[job, job]` would silently create one job and drop the other.
-    Every body this API accepts is a single JSON object.
+    Powertools would answer some bodies with a 500 (another media type, bytes that are not UTF-8, JSON
+    nested too deep) and read others loosely (the first element of an array body, NaN as a number):
+    every body is checked and re-encoded before it routes anything.
     """
 
     def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        if _has_array_body(event):
+        try:
+            event = checked_event(event)
+        except ServiceError as error:
             request_id = (event.get("requestContext") or {}).get("requestId") or "unknown"
-            envelope = {
-                "error": {
-                    "code": "VALIDATION_ERROR",
-                    "message": "the request body must be a JSON object",
-                    "traceId": request_id,
-                }
-            }
+            envelope = {"error": {"code": error.code, "message": error.message, "traceId": request_id}}
             return {
-                "statusCode": 400,
+                "statusCode": error.status,
                 "headers": {"Content-Type": content_types.APPLICATION_JSON},
                 "body": json.dumps(envelope),
                 "isBase64Encoded": False,
                 "cookies": [],
             }
         return super().resolve(event, context)
-
-
-def _has_array_body(event: dict[str, Any]) -> bool:
-    body = event.get("body")
-    if not body:
-        return False
-    if event.get("isBase64Encoded"):
-        try:
-            body = base64.b64decode(body).decode()
-        except (ValueError, UnicodeDecodeError):
-            return False  # not JSON at all: Powertools reports it as invalid JSON
-    return body.lstrip().startswith("[")
 
 
 def create_resolver() -> APIGatewayHttpResolver:

@@ -28,7 +28,7 @@ def expected_version(body_version: int | None, if_match: str | None, *, of: str)
     header_version = if_match_version(if_match, of=of)
     if body_version is not None and header_version is not None and body_version != header_version:
         raise ValidationFailed("expected_version and If-Match name different versions")
-    version = body_version or header_version
+    version = body_version if body_version is not None else header_version
     if version is None:
         raise ValidationFailed("expected_version (or the If-Match header) is required")
     return version

@@ -27,22 +27,26 @@ def parse_roles(raw: Any) -> frozenset[str]:
     """Roles as the authorizer hands them over.
 
     HTTP API JWT authorizers flatten array claims into a string such as "[tenant_admin viewer]";
-    other issuers send a JSON array, a JSON string of one, or a comma separated list.
+    other issuers send a JSON array, a JSON string of one, or a comma separated list. Anything else
+    is one role name as it stands.
     """
     if raw is None:
         return frozenset()
     if isinstance(raw, list | tuple):
         return frozenset(str(role).strip() for role in raw if str(role).strip())
     text = str(raw).strip()
-    if text.startswith("["):
+    if text.startswith("[") and text.endswith("]"):
         try:
             decoded = json.loads(text)
         except ValueError:
             decoded = None
         if isinstance(decoded, list):
             return parse_roles(decoded)
-        text = text[1:-1] if text.endswith("]") else text[1:]
-    return frozenset(part for part in re.split(r"[\s,]+", text) if part)
+        # The authorizer's flattened array: its items are separated by spaces.
+        return frozenset(part for part in re.split(r"[\s,]+", text[1:-1]) if part)
+    # A plain string is one role, or a comma separated list: "viewer tenant_admin" is one (unknown) role,
+    # never an admin hidden behind a space.
+    return frozenset(part.strip() for part in text.split(",") if part.strip())
 
 
 def principal_from_claims(claims: Mapping[str, Any] | None, *, tenant_claim: str, roles_claim: str) -> Principal:

@@ -27,6 +27,16 @@ class InvalidCursor(ServiceError):
     code = "INVALID_CURSOR"
 
 
+class PayloadTooLarge(ServiceError):
+    status = 413
+    code = "PAYLOAD_TOO_LARGE"
+
+
+class UnsupportedMediaType(ServiceError):
+    status = 415
+    code = "UNSUPPORTED_MEDIA_TYPE"
+
+
 class Unauthorized(ServiceError):
     status = 401
     code = "UNAUTHORIZED"

@@ -298,11 +298,12 @@ def next_firing(
 ) -> datetime | None:
     """The schedule's first firing strictly after `after`, in UTC; None when it never fires again.
 
-    No firing falls before `start_at` or after `end_at` (both inclusive bounds). A cron expression is
-    read as wall-clock time in `zone`: a time the clocks skip that day does not fire, and a time that
-    occurs twice fires once, at its first occurrence. A rate ignores the zone and fires every interval
-    from its origin: `start_at` if given, else `anchor` (the schedule's creation), the origin itself
-    included, since Scheduler fires a rate schedule at its start date, or at once when it has none.
+    No firing falls before `start_at` (inclusive) or at or after `end_at` (exclusive, as Scheduler's
+    EndDate). A cron expression is read as wall-clock time in `zone`: a time the clocks skip that day
+    does not fire, and a time that occurs twice fires once, at its first occurrence. A rate ignores the
+    zone and fires every interval from its origin: `start_at` if given, else `anchor` (the schedule's
+    creation), the origin itself included, since Scheduler fires a rate schedule at its start date, or
+    at once when it has none.
     """
     zone_info = time_zone(zone)
     for name, moment in (("after", after), ("anchor", anchor), ("start_at", start_at), ("end_at", end_at)):
@@ -314,7 +315,8 @@ def next_firing(
         firing = (origin + steps * expression.interval).astimezone(UTC)
     else:
         firing = _next_cron(expression, zone_info, after, start_at)
-    if firing is None or (end_at is not None and firing > end_at):
+    # Scheduler invokes "before" its EndDate: a firing at the very moment of end_at is not one.
+    if firing is None or (end_at is not None and firing >= end_at):
         return None
     return firing
 

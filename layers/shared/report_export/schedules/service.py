@@ -45,6 +45,8 @@ LAST_RUNS = 10
 _DELETE_ATTEMPTS = 3
 # What, when changed, starts a rate schedule's intervals again.
 _TIMING_FIELDS = ("expression", "time_zone", "start_at")
+# What decides when a schedule fires.
+_TIMING = (*_TIMING_FIELDS, "end_at", "enabled")
 
 
 class ScheduleService:
@@ -101,7 +103,7 @@ class ScheduleService:
         current = self._load(principal, schedule_id, consistent=True)
         _check_version(current, expected_version)
         moment = now_utc()
-        spec = self._checked(spec, moment)
+        spec = self._checked(spec, moment, current=current.schedule)
         old = current.schedule
         schedule = Schedule.model_validate(
             {
@@ -129,17 +131,18 @@ class ScheduleService:
         change lands between the read and the delete."""
         for attempt in range(1, _DELETE_ATTEMPTS + 1):
             current = self._load(principal, schedule_id, consistent=True)
-            _check_version(current, expected_version or current.version)
+            wanted_version = current.version if expected_version is None else expected_version
+            _check_version(current, wanted_version)
             try:
                 self._sync.delete(current)
                 break
             except StaleWrite:
                 if expected_version is not None or attempt == _DELETE_ATTEMPTS:
-                    raise self._refusal(principal, schedule_id, expected_version or current.version) from None
+                    raise self._refusal(principal, schedule_id, wanted_version) from None
         logger.info("Schedule deleted", extra={"schedule_id": schedule_id})
         metrics.add_metric(name="SchedulesDeleted", unit="Count", value=1)
 
-    def _checked(self, spec: ScheduleSpec, moment: datetime) -> ScheduleSpec:
+    def _checked(self, spec: ScheduleSpec, moment: datetime, *, current: Schedule | None = None) -> ScheduleSpec:
         """The schedule as it will be stored (its expression in the form Scheduler is sent), once every
         part of it is known to be acceptable (ValidationFailed otherwise)."""
         try:
@@ -153,16 +156,22 @@ class ScheduleService:
             )
         if spec.start_at and spec.end_at and spec.end_at <= spec.start_at:
             raise ValidationFailed("end_at must be after start_at")
-        if spec.end_at and spec.end_at <= moment:
-            raise ValidationFailed("end_at is in the past: the schedule would never fire")
         self._exports.check_definition(spec.export, zone=spec.time_zone)
-        upcoming = next_firing(
-            expression, spec.time_zone, after=moment, anchor=moment, start_at=spec.start_at, end_at=spec.end_at
-        )
-        if upcoming is None:
-            window = " before end_at" if spec.end_at else ""
-            raise ValidationFailed(f"the schedule would never fire: no time to come matches its expression{window}")
-        return spec.model_copy(update={"expression": canonical_expression(spec.expression)})
+        expression_text = canonical_expression(spec.expression)
+        spec = spec.model_copy(update={"expression": expression_text})
+        # A schedule that is to fire must have a firing left. One that is switched off, or whose timing is
+        # left as it was (a finished schedule renamed, say), may be written whatever its timing.
+        timing_changed = current is None or any(getattr(current, name) != getattr(spec, name) for name in _TIMING)
+        if spec.enabled and timing_changed:
+            if spec.end_at and spec.end_at <= moment:
+                raise ValidationFailed("end_at is in the past: the schedule would never fire")
+            upcoming = next_firing(
+                expression, spec.time_zone, after=moment, anchor=moment, start_at=spec.start_at, end_at=spec.end_at
+            )
+            if upcoming is None:
+                window = " before end_at" if spec.end_at else ""
+                raise ValidationFailed(f"the schedule would never fire: no time to come matches its expression{window}")
+        return spec
 
     def _shown(self, stored: StoredSchedule, moment: datetime) -> Schedule:
         schedule = stored.schedule

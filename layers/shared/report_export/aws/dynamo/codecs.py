@@ -223,7 +223,8 @@ def schedule_run_item(tenant_id: str, schedule_id: str, run: ScheduleRun, *, ttl
     return {
         **run.model_dump(mode="json", exclude_none=True, exclude={"status"}),
         "PK": keys.tenant_pk(tenant_id),
-        "SK": keys.schedule_runs_prefix(schedule_id) + run.job_id,
+        # Ordered by the period the run covers, whatever order the firings were handled in (retries, re-runs).
+        "SK": keys.schedule_run_sk(schedule_id, run.start_date.isoformat() if run.start_date else "", run.job_id),
         "ttl": ttl,
     }
 

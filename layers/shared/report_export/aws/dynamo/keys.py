@@ -5,7 +5,7 @@
   re-export       PK=TENANT#{tenant}  SK=REEXPORT#{reexport_id}       (UUIDv7)
   history entry   PK=TENANT#{tenant}  SK=HISTORY#{job_id}#{entry_id}  (UUIDv7: a report's entries in time order)
   schedule        PK=TENANT#{tenant}  SK=SCHEDULE#{schedule_id}       (UUIDv7)
-  schedule run    PK=TENANT#{tenant}  SK=SCHEDULE_RUN#{schedule_id}#{job_id}  (a schedule's jobs in time order)
+  schedule run    PK=TENANT#{tenant}  SK=SCHEDULE_RUN#{schedule_id}#{start_date}#{job_id}  (by period)
   schedule count  PK=TENANT#{tenant}  SK=SCHEDULE_COUNT                (in each create's and delete's transaction)
 Indexes for the list filters, so a filtered page is read from an index instead of filtered away:
   ByStatus  GSI1PK=TENANT#{tenant}#STATUS#{status}            GSI1SK=JOB#{job_id}
@@ -88,6 +88,10 @@ def schedule_sk(schedule_id: str) -> str:
 
 def schedule_runs_prefix(schedule_id: str) -> str:
     return f"SCHEDULE_RUN#{schedule_id}#"
+
+
+def schedule_run_sk(schedule_id: str, start_date: str, job_id: str) -> str:
+    return f"{schedule_runs_prefix(schedule_id)}{start_date}#{job_id}"
 
 
 def schedule_sync_sk(since: str, tenant_id: str, schedule_id: str) -> str:

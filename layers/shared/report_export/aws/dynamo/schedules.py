@@ -6,6 +6,8 @@ so a write that lost a race is refused (StaleWrite) instead of undoing the other
 
 from __future__ import annotations
 
+import time
+
 from report_export.aws.dynamo import keys
 from report_export.aws.dynamo.codecs import (
     StoredSchedule,
@@ -20,6 +22,10 @@ from report_export.aws.dynamo.updates import ConditionalUpdate, put_new
 from report_export.core.models.schedules import ScheduleRun
 
 _AT_VERSION = "#version = :version"
+# Creates and deletes of one tenant's schedules all write its count: transactions that collide on it
+# are tried again a few times before the caller hears of it.
+_COUNT_ATTEMPTS = 4
+_COUNT_BACKOFF_SECONDS = 0.05
 
 
 class TenantScheduleLimit(Exception):
@@ -52,14 +58,17 @@ class ScheduleRepository:
             names={"#count": "count"},
             values=serialize({":zero": 0, ":one": 1, ":most": at_most}),
         )
-        try:
-            self.table.transact(
-                [put_new(self.table.name, schedule_item(stored)), count.as_transact_item(self.table.name)]
-            )
-        except StaleWrite:
-            if self.count(tenant_id) >= at_most:
-                raise TenantScheduleLimit(at_most) from None
-            raise
+        items = [put_new(self.table.name, schedule_item(stored)), count.as_transact_item(self.table.name)]
+        for attempt in range(_COUNT_ATTEMPTS):
+            try:
+                self.table.transact(items)
+                return
+            except StaleWrite:
+                if self.count(tenant_id) >= at_most:
+                    raise TenantScheduleLimit(at_most) from None
+                # Another create or delete of the tenant's changed the count at the same moment: again.
+                time.sleep(_COUNT_BACKOFF_SECONDS * (attempt + 1))
+        raise StaleWrite("the tenant's schedule count kept changing")
 
     def replace(self, stored: StoredSchedule, *, at_version: int, unless_pending: bool = False) -> None:
         """Write the schedule as given over the one read at `at_version` (StaleWrite when it moved on, or,
@@ -88,7 +97,16 @@ class ScheduleRepository:
             names={"#count": "count"},
             values=serialize({":zero": 0, ":one": 1}),
         )
-        self.table.transact([record, count.as_transact_item(self.table.name)])
+        for attempt in range(_COUNT_ATTEMPTS):
+            try:
+                self.table.transact([record, count.as_transact_item(self.table.name)])
+                return
+            except StaleWrite:
+                current = self.get(tenant_id, schedule_id, consistent=True)
+                if current is None or current.version != at_version:
+                    raise
+                time.sleep(_COUNT_BACKOFF_SECONDS * (attempt + 1))
+        raise StaleWrite("the tenant's schedule count kept changing")
 
     def count(self, tenant_id: str) -> int:
         item = self.table.get(keys.schedule_count_key(tenant_id), consistent=True)
@@ -135,7 +153,7 @@ class ScheduleRepository:
             pass
 
     def runs(self, tenant_id: str, schedule_id: str, *, limit: int) -> list[ScheduleRun]:
-        """The schedule's latest runs, newest first (job ids are UUIDv7: they sort by creation)."""
+        """The schedule's latest runs, newest period first (within a period, the latest job first)."""
         response = self.table.client.query(
             TableName=self.table.name,
             ScanIndexForward=False,

@@ -9,6 +9,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictInt,
     StringConstraints,
     field_validator,
     model_validator,
@@ -174,7 +175,7 @@ class UpdateReexportRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    expected_version: int | None = Field(None, ge=1, description="Or send the version as the If-Match header")
+    expected_version: StrictInt | None = Field(None, ge=1, description="Or send the version as the If-Match header")
     new_file: StoreFileReference | None = Field(None, description="Store this file as the re-export's result")
     notification_sent: Literal[True] | None = Field(
         None, description="Send the completion notification (SNS, EventBridge) and record that it was sent"

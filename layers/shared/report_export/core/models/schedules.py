@@ -3,6 +3,7 @@ its runs, and the firing a schedule sends when it is due."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from functools import cache
@@ -81,11 +82,15 @@ TimeZoneName = Annotated[
 EARLIEST_YEAR, LATEST_YEAR = 1970, 2199
 
 
+_DATE_TIME_TEXT = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ]")
+
+
 def _date_time_text(value: object) -> object:
-    # pydantic would also read a number as seconds since 1970; a window is written as a date-time.
-    if not isinstance(value, str | datetime):
-        raise ValueError("must be an ISO 8601 date-time with its offset, e.g. 2027-01-01T00:00:00Z")
-    return value
+    # pydantic would also read a number, or a string of digits, as seconds since 1970; a window is
+    # written as a date-time.
+    if isinstance(value, datetime) or (isinstance(value, str) and _DATE_TIME_TEXT.match(value)):
+        return value
+    raise ValueError("must be an ISO 8601 date-time with its offset, e.g. 2027-01-01T00:00:00Z")
 
 
 def _scheduler_years(value: datetime) -> datetime:
@@ -95,7 +100,8 @@ def _scheduler_years(value: datetime) -> datetime:
         moment = None
     if moment is None or not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
         raise ValueError(f"must lie between the years {EARLIEST_YEAR} and {LATEST_YEAR}")
-    return moment
+    # Milliseconds, as every timestamp of the service: what is stored is what Scheduler is sent.
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
 AwareTimestamp = Annotated[
@@ -136,7 +142,17 @@ Expression = Annotated[
         examples=["cron(0 6 1 * ? *)", "rate(1 day)"],
     ),
 ]
-Description = Annotated[str, StringConstraints(max_length=256)]
+# Control characters and the bidirectional overrides would make a description say other than it shows.
+_HIDDEN_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _plain_text(value: str) -> str:
+    if _HIDDEN_CHARACTERS.search(value):
+        raise ValueError("must not hold control characters or text direction overrides")
+    return value
+
+
+Description = Annotated[str, StringConstraints(max_length=256), AfterValidator(_plain_text)]
 
 
 class ScheduleSpec(BaseModel):
@@ -182,7 +198,7 @@ class Schedule(ScheduleSpec):
     updated_at: Timestamp
     updated_by: str
     next_firing_at: Timestamp | None = Field(
-        None, description="When it fires next (absent when disabled, or when no firing is left before end_at)"
+        None, description="When it fires next (null when disabled, or when no firing is left before end_at)"
     )
     last_runs: list[ScheduleRun] | None = Field(
         None, description="Its most recent firings, newest first (in the answer of GET of one schedule)"
