@@ -341,6 +341,24 @@ class Gateway:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve  # noqa: N815
 
+            def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+                # http.server answers a method it has no handler for (TRACE, CONNECT, made-up ones) with 501
+                # and a bad request line with an HTML page: API Gateway answers with JSON, and so does this.
+                status, error_code = (405, "METHOD_NOT_ALLOWED") if code == 501 else (code, "BAD_REQUEST")
+                text = "This method is not allowed" if status == 405 else (message or "The request is malformed")
+                envelope = {"error": {"code": error_code, "message": text, "traceId": str(uuid.uuid4())}}
+                payload = json.dumps(envelope).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                if status == 405:
+                    self.send_header("Allow", "GET, POST, PUT, PATCH, DELETE, OPTIONS, HEAD")
+                self.send_header("Content-Length", str(len(payload)))
+                self.send_header("Connection", "close")
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(payload)
+                gateway._log(f"[gateway] {self.command} -> {status}")
+
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # one line per request is written by _serve
 

@@ -249,6 +249,11 @@ class LambdaContextStub:
     memory_limit_in_mb: int = 512
     invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:report-export-api"
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    # As a real invocation of the API function starts: its 28 s timeout ahead.
+    remaining_ms: int = 28_000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
 
 
 @dataclass
@@ -274,8 +279,8 @@ class ApiClient:
 
         self._handler = lambda_handler
 
-    def invoke(self, event: dict[str, Any]) -> ApiResponse:
-        result = self._handler(event, LambdaContextStub())
+    def invoke(self, event: dict[str, Any], *, remaining_ms: int = 28_000) -> ApiResponse:
+        result = self._handler(event, LambdaContextStub(remaining_ms=remaining_ms))
         headers = {name.lower(): value for name, value in (result.get("headers") or {}).items()}
         return ApiResponse(int(result["statusCode"]), headers, result.get("body") or "")
 

@@ -1,4 +1,5 @@
-"""A burst of clients at once against the local stack, as API Gateway would take them: none is reset."""
+"""The local gateway as API Gateway behaves: a burst of clients at once is taken (none is reset), and a
+method it does not serve is answered in JSON."""
 
 from __future__ import annotations
 
@@ -24,3 +25,12 @@ def test_a_hundred_clients_connecting_at_once_are_all_answered(stack: RunningSta
         statuses = list(pool.map(health, range(clients)))
 
     assert statuses == [200] * clients
+
+
+def test_a_method_the_gateway_does_not_serve_is_405_in_the_envelope(stack: RunningStack):
+    for method in ("TRACE", "CONNECT", "PROPFIND", "BREW"):
+        response = requests.request(method, f"{stack.api}/api/health", timeout=10)
+
+        assert response.status_code == 405, (method, response.text)
+        assert response.headers["Content-Type"] == "application/json"
+        assert response.json()["error"]["code"] == "METHOD_NOT_ALLOWED"

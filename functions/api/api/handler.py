@@ -8,6 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from api import health_routes, jobs_routes, reexports_routes, schedules_routes
 from api.rest import create_resolver, json_response, openapi_document, swagger_page
+from report_export.aws.deadline import deadline
 from report_export.core.observability import logger, metrics, tracer
 
 app = create_resolver()
@@ -36,4 +37,5 @@ def swagger_ui() -> Response[str]:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return app.resolve(event, context)
+    with deadline.of(context):
+        return app.resolve(event, context)

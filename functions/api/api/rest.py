@@ -20,11 +20,12 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate_swagger_html
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel
 
 from api.bodies import checked_event
 from report_export.core.auth import Principal, authorize
-from report_export.core.errors import ErrorEnvelope, ServiceError, describe_validation_errors
+from report_export.core.errors import AuthorizerRejection, ErrorEnvelope, ServiceError, describe_validation_errors
 from report_export.core.models.common import Role
 from report_export.core.observability import logger
 from report_export.core.settings import get_settings
@@ -33,9 +34,27 @@ API_TITLE = "Report export service"
 API_VERSION = "1.0.0"
 BEARER_AUTH = [{"bearerAuth": []}]
 
+_UNAVAILABLE = "A service this API depends on did not answer in time; try again"
+_TRANSIENT_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "SlowDown",
+        "ServiceUnavailable",
+        "InternalServerError",
+        "InternalFailure",
+        "TransactionCanceledException",
+        "TransactionInProgressException",
+    }
+)
+
 _ERROR_DESCRIPTIONS = {
     400: "Invalid request (VALIDATION_ERROR, INVALID_CURSOR)",
-    401: "Missing or invalid token (UNAUTHORIZED)",
+    401: 'Missing, expired or forged token: API Gateway\'s authorizer answers {"message": "Unauthorized"}; '
+    "a valid token without a tenant is answered with the envelope (UNAUTHORIZED)",
     403: "The caller's role does not allow this (FORBIDDEN)",
     404: "No such resource for this tenant (NOT_FOUND)",
     409: "Conflict with the current state",
@@ -56,10 +75,9 @@ def error_responses(*statuses: int, conflict: str | None = None) -> dict[int, An
     responses: dict[int, Any] = {}
     for status in statuses:
         description = conflict if status == 409 and conflict else _ERROR_DESCRIPTIONS[status]
-        responses[status] = {
-            "description": description,
-            "content": {content_types.APPLICATION_JSON: {"model": ErrorEnvelope}},
-        }
+        # A 401 comes from the gateway's authorizer (its own body) or from the function (the envelope).
+        model = ErrorEnvelope | AuthorizerRejection if status == 401 else ErrorEnvelope
+        responses[status] = {"description": description, "content": {content_types.APPLICATION_JSON: {"model": model}}}
     return responses
 
 
@@ -118,6 +136,21 @@ def create_resolver() -> APIGatewayHttpResolver:
         event = app.current_event
         return error_response(app, 404, "NOT_FOUND", f"No route for {event.http_method} {event.path}")
 
+    @app.exception_handler(BotoCoreError)
+    def _aws_unreachable(_: BotoCoreError) -> Response:
+        # No connection, no answer in time, or no time left to wait for one (report_export.aws.deadline).
+        logger.exception("An AWS call failed")
+        return error_response(app, 503, "SERVICE_UNAVAILABLE", _UNAVAILABLE)
+
+    @app.exception_handler(ClientError)
+    def _aws_refused(error: ClientError) -> Response:
+        logger.exception("An AWS call was refused")
+        if _is_transient(error):
+            return error_response(app, 503, "SERVICE_UNAVAILABLE", _UNAVAILABLE)
+        return error_response(
+            app, HTTPStatus.INTERNAL_SERVER_ERROR, "INTERNAL", "Something went wrong on our side; quote the traceId"
+        )
+
     @app.exception_handler(Exception)
     def _unexpected(_: Exception) -> Response:
         logger.exception("Unexpected error")
@@ -126,6 +159,12 @@ def create_resolver() -> APIGatewayHttpResolver:
         )
 
     return app
+
+
+def _is_transient(error: ClientError) -> bool:
+    """Throttling or a failure on AWS's side: worth the client's retry, unlike a request AWS found wrong."""
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+    return error.response.get("Error", {}).get("Code") in _TRANSIENT_CODES or status >= 500
 
 
 def authenticate(router: BaseRouter, allowed: Iterable[Role]) -> Principal:

@@ -4,6 +4,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from report_export.aws.deadline import deadline
 from report_export.core.observability import logger, metrics, tracer
 from report_export.sweeping.sweeper import sweeper
 
@@ -12,7 +13,8 @@ from report_export.sweeping.sweeper import sweeper
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    report = sweeper().sweep()
+    with deadline.of(context):
+        report = sweeper().sweep()
     return {
         "requeued": report.requeued,
         "failed": report.failed,

@@ -124,6 +124,13 @@ class ErrorEnvelope(BaseModel):
     error: ErrorBody
 
 
+class AuthorizerRejection(BaseModel):
+    """What API Gateway's JWT authorizer answers, before the function runs, for a missing, expired or
+    forged token: not the envelope, which only the function writes."""
+
+    message: str = Field(examples=["Unauthorized"])
+
+
 _MAX_VALIDATION_ISSUES = 5
 _MAX_LOCATION_PART = 64
 

@@ -39,6 +39,8 @@ class Settings(BaseModel):
     # Longer than the generator's timeout, so a live attempt is never taken over.
     lease_seconds: int = Field(960, alias="JOB_LEASE_SEC", ge=30)
     progress_interval_seconds: float = Field(2.0, alias="PROGRESS_INTERVAL_SEC", ge=0)
+    # While the generator waits for an upstream page, how often it looks whether the job was cancelled.
+    cancel_step_seconds: float = Field(1.0, alias="CANCEL_CHECK_SEC", ge=0.05, le=10)
     # The sweeper: attempts a job gets before an expired lease fails it, how long a queued job waits
     # unclaimed before its wake-up is sent again, how many jobs one sweep looks at per kind of work.
     max_attempts: int = Field(3, alias="MAX_ATTEMPTS", ge=1, le=20)

@@ -29,16 +29,13 @@ from report_export.core.settings import Settings, get_settings
 from report_export.generation.handover import HandOver, ReportFile, build_hand_over
 from report_export.generation.progress import Progress
 from report_export.generation.sources import Page, RetryPolicy, UpstreamBadData, UpstreamClient, UpstreamError
+from report_export.generation.watch import CancelWatch, JobCancelled
 from report_export.generation.writers import GzipCompressor, RowEncoder, make_encoder, mime_type
 from report_export.jobs.ending import Cancelled, Failed, Guard, JobEnding, job_ending
 from report_export.reexports.comparison import StoredFileComparer
 from report_export.reports import BadRecord, ReportDefinition, definition_for
 
 _UNEXPECTED = Failed("INTERNAL", "The report could not be generated")
-
-
-class JobCancelled(Exception):
-    """A cancel was requested while the job ran."""
 
 
 class LostClaim(Exception):
@@ -147,9 +144,16 @@ class Generator:
                 "The job is no longer this attempt's (another attempt took it over, or it was ended); stopping"
             )
         except UpstreamError as error:
-            self._hand_over.failed(claimed, Failed(error.code, str(error)))
+            # A cancel asked for before the failure is what the client said last: the job ends cancelled.
+            if self._cancel_requested(claimed):
+                self._end_cancelled(claimed)
+            else:
+                self._hand_over.failed(claimed, Failed(error.code, str(error)))
         except Exception:
             logger.exception("Generation failed unexpectedly")
+            if self._cancel_requested(claimed):
+                self._end_cancelled(claimed)
+                return
             if receive_count < self._settings.max_receive_count:
                 self._release(claimed)
                 raise
@@ -187,9 +191,12 @@ class Generator:
             content_disposition=f'attachment; filename="{file_name}"',
         )
         with upload:
+            watch = CancelWatch(
+                lambda: self._cancel_requested(claimed), step_seconds=self._settings.cancel_step_seconds
+            )
             rows, watermark = encode_pages(
                 definition,
-                self._upstream.pages(definition, job),
+                watch.items(self._upstream.pages(definition, job)),
                 encoder,
                 upload.write,
                 progress.page_done,
@@ -201,6 +208,14 @@ class Generator:
         return ReportFile(
             stored=stored, file_name=file_name, mime_type=content_type, row_count=rows, watermark=watermark
         )
+
+    def _cancel_requested(self, claimed: StoredJob) -> bool:
+        try:
+            current = self._jobs.get(claimed.job.tenant_id, claimed.job.id, consistent=True)
+        except Exception:
+            logger.warning("Could not read the job to look for a cancel", exc_info=True)
+            return False
+        return current is not None and current.job.cancel_requested
 
     def _end_cancelled(self, claimed: StoredJob) -> None:
         ended = self._ending.end(

@@ -11,7 +11,7 @@ from uuid6 import uuid7
 from report_export.aws import clients, secrets
 from report_export.aws.dynamo.codecs import StoredJob
 from report_export.aws.dynamo.history import HistoryRepository
-from report_export.aws.dynamo.jobs import IdempotencyKeyTaken, JobRepository
+from report_export.aws.dynamo.jobs import CreateKeptFailing, IdempotencyKeyTaken, JobRepository
 from report_export.aws.dynamo.table import StaleWrite, Table
 from report_export.aws.dynamo.updates import versioned_update
 from report_export.aws.sqs import GenerateQueue
@@ -90,6 +90,11 @@ class JobService:
             self._jobs.create(job, params_hash=params_hash, created=created)
         except IdempotencyKeyTaken as taken:
             return CreateOutcome(self._replay(principal, taken, params_hash), replayed=True)
+        except CreateKeptFailing:
+            raise ServiceUnavailable(
+                "The job could not be written right now and nothing was stored; send the same request again "
+                "(with its idempotency_key, if it has one)"
+            ) from None
 
         logger.append_keys(job_id=job.id)
         logger.info("Job created", extra={"job_type": job.job_type.value})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -29,6 +30,17 @@ class IdempotencyKeyTaken(Exception):
         self.record = record
 
 
+class CreateKeptFailing(Exception):
+    """The job's transaction was cancelled on every attempt, and no other job holds its key: nothing was
+    written, and the same request may be sent again."""
+
+
+# Transactions that write one idempotency key collide while both are in flight; the one cancelled
+# tries again, and then sees the other's key.
+_CREATE_ATTEMPTS = 4
+_CREATE_BACKOFF_SECONDS = 0.05
+
+
 class JobRepository:
     def __init__(self, table: Table) -> None:
         self.table = table
@@ -44,19 +56,23 @@ class JobRepository:
         Raises IdempotencyKeyTaken when the key is already claimed (by any job, finished or not).
         """
         items = self.new_job_items(job, params_hash=params_hash, created=created)
-        if job.idempotency_key is None:
-            self.table.client.transact_write_items(TransactItems=items)
-            return
-        key_put = put_new(self.table.name, idempotency_item(job, params_hash=params_hash))
-        try:
-            self.table.client.transact_write_items(TransactItems=[*items, key_put])
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "TransactionCanceledException":
-                raise
-            record = self.idempotency_record(job.tenant_id, job.idempotency_key)
-            if record is None:
-                raise  # cancelled for another reason (throttling, a conflicting transaction): let it surface
-            raise IdempotencyKeyTaken(record) from None
+        if job.idempotency_key is not None:
+            items.append(put_new(self.table.name, idempotency_item(job, params_hash=params_hash)))
+        for attempt in range(_CREATE_ATTEMPTS):
+            try:
+                self.table.client.transact_write_items(TransactItems=items)
+                return
+            except ClientError as error:
+                if error.response["Error"]["Code"] != "TransactionCanceledException":
+                    raise
+            if job.idempotency_key is not None:
+                record = self.idempotency_record(job.tenant_id, job.idempotency_key)
+                if record is not None:
+                    raise IdempotencyKeyTaken(record)
+            # Cancelled for another reason: a transaction of the same key still in flight, or throttling.
+            # Nothing was written, so the same transaction is tried again.
+            time.sleep(_CREATE_BACKOFF_SECONDS * (attempt + 1))
+        raise CreateKeptFailing(job.id)
 
     def new_job_items(self, job: Job, *, params_hash: str, created: HistoryEvent) -> list[dict[str, Any]]:
         """The items that write a new job within another transaction (a re-export's)."""

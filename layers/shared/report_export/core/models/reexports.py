@@ -173,7 +173,16 @@ class ReexportPage(BaseModel):
 class UpdateReexportRequest(BaseModel):
     """Body of PUT /api/v1/report-reexports/{id} (internal services only)."""
 
-    model_config = ConfigDict(extra="forbid")
+    # The schema says what the validator below requires: new_file, notification_sent (true), or both.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["new_file"], "properties": {"new_file": {"type": "object"}}},
+                {"required": ["notification_sent"], "properties": {"notification_sent": {"const": True}}},
+            ]
+        },
+    )
 
     expected_version: StrictInt | None = Field(None, ge=1, description="Or send the version as the If-Match header")
     new_file: StoreFileReference | None = Field(None, description="Store this file as the re-export's result")
