@@ -42,7 +42,17 @@ def _with_etag(status: int, record: Reexport, headers: dict[str, str] | None = N
     responses={
         202: success_response(Reexport, "The re-export, pending: its job is queued for generation"),
         200: success_response(Reexport, "A re-export of this report is already pending or running: that one"),
-        **error_responses(400, 401, 403, 404, 409, conflict="The report never succeeded (REPORT_NOT_REEXPORTABLE)"),
+        **error_responses(
+            400,
+            401,
+            403,
+            404,
+            409,
+            413,
+            415,
+            429,
+            conflict="The report never succeeded (REPORT_NOT_REEXPORTABLE)",
+        ),
     },
 )
 def create_reexport(request: CreateReexportRequest) -> Response[Reexport]:
@@ -114,6 +124,8 @@ def get_reexport(reexport_id: ReexportId) -> Response[Reexport]:
             403,
             404,
             409,
+            413,
+            415,
             503,
             conflict="Stale version (VERSION_CONFLICT), invalid move (INVALID_TRANSITION) or an announcement "
             "in progress (CONCURRENT_UPDATE)",

@@ -60,6 +60,7 @@ _ERROR_DESCRIPTIONS = {
     409: "Conflict with the current state",
     413: "The request body is larger than the API takes (PAYLOAD_TOO_LARGE)",
     415: "The request body is not UTF-8 application/json (UNSUPPORTED_MEDIA_TYPE)",
+    429: "The tenant has its most jobs queued or running (TOO_MANY_ACTIVE_JOBS); retry after Retry-After seconds",
     410: "The report file has expired or no longer exists; re-export it (REPORT_EXPIRED, REPORT_FILE_GONE)",
     503: "A dependency is not available (SERVICE_UNAVAILABLE)",
 }
@@ -85,9 +86,13 @@ def trace_id(router: BaseRouter) -> str:
     return router.current_event.request_context.request_id or "unknown"
 
 
-def error_response(router: BaseRouter, status: int, code: str, message: str) -> Response:
+def error_response(
+    router: BaseRouter, status: int, code: str, message: str, *, headers: dict[str, str] | None = None
+) -> Response:
     envelope = {"error": {"code": code, "message": message, "traceId": trace_id(router)}}
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(envelope))
+    return Response(
+        status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(envelope), headers=headers
+    )
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
@@ -125,7 +130,7 @@ def create_resolver() -> APIGatewayHttpResolver:
     def _service_error(error: ServiceError) -> Response:
         if error.status >= 500:
             logger.error("Request failed", extra={"code": error.code, "reason": error.message})
-        return error_response(app, error.status, error.code, error.message)
+        return error_response(app, error.status, error.code, error.message, headers=error.headers)
 
     @app.exception_handler(RequestValidationError)
     def _invalid_request(error: RequestValidationError) -> Response:

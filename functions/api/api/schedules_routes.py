@@ -38,7 +38,9 @@ def _with_etag(status: int, schedule: Schedule, headers: dict[str, str] | None =
     security=BEARER_AUTH,
     responses={
         201: success_response(Schedule, "The schedule, with its next firing time"),
-        **error_responses(400, 401, 403, 409, 503, conflict="The tenant has its most schedules (TOO_MANY_SCHEDULES)"),
+        **error_responses(
+            400, 401, 403, 409, 413, 415, 503, conflict="The tenant has its most schedules (TOO_MANY_SCHEDULES)"
+        ),
     },
 )
 def create_schedule(request: ScheduleSpec) -> Response[Schedule]:
@@ -88,7 +90,7 @@ def get_schedule(schedule_id: ScheduleId) -> Response[Schedule]:
     security=BEARER_AUTH,
     responses={
         200: success_response(Schedule, "The schedule, changed"),
-        **error_responses(400, 401, 403, 404, 409, 503, conflict=_CONFLICT),
+        **error_responses(400, 401, 403, 404, 409, 413, 415, 503, conflict=_CONFLICT),
     },
 )
 def update_schedule(

@@ -16,6 +16,11 @@ class ServiceError(Exception):
         super().__init__(message)
         self.message = message
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """Response headers the answer carries besides the envelope."""
+        return {}
+
 
 class ValidationFailed(ServiceError):
     status = 400
@@ -85,6 +90,19 @@ class ReexportNotCancellable(ServiceError):
 class TooManySchedules(ServiceError):
     status = 409
     code = "TOO_MANY_SCHEDULES"
+
+
+class TooManyActiveJobs(ServiceError):
+    status = 429
+    code = "TOO_MANY_ACTIVE_JOBS"
+
+    def __init__(self, message: str, *, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_seconds)}
 
 
 class VersionConflict(ServiceError):

@@ -23,6 +23,7 @@ from report_export.core.errors import (
     JobNotCancellable,
     NotFound,
     ServiceUnavailable,
+    TooManyActiveJobs,
     ValidationFailed,
 )
 from report_export.core.history import HistoryEvent, HistoryEventType, new_event
@@ -72,6 +73,13 @@ class JobService:
         if request.tenant_id is not None and request.tenant_id != principal.tenant_id:
             raise Forbidden("tenant_id in the body does not match the tenant of your token")
         self.check_period_length(request)
+        params_hash = request.parameters_hash()
+        if request.idempotency_key is not None:
+            # A retry of a create that was made gets its job, whatever the tenant has running meanwhile.
+            record = self._jobs.idempotency_record(principal.tenant_id, request.idempotency_key)
+            if record is not None:
+                return CreateOutcome(self._replay(principal, IdempotencyKeyTaken(record), params_hash), replayed=True)
+        self.check_active_capacity(principal.tenant_id)
 
         created_at = now_utc()
         job = Job(
@@ -84,7 +92,6 @@ class JobService:
             created_at=created_at,
             updated_at=created_at,
         )
-        params_hash = request.parameters_hash()
         created = new_event(job.id, HistoryEventType.CREATED, actor=job.requested_by, at=job.created_at)
         try:
             self._jobs.create(job, params_hash=params_hash, created=created)
@@ -107,6 +114,17 @@ class JobService:
             logger.exception("Could not queue the job for generation", extra={"job_id": job.id})
             metrics.add_metric(name="JobDispatchFailed", unit="Count", value=1)
         return CreateOutcome(job, replayed=False)
+
+    def check_active_capacity(self, tenant_id: str) -> None:
+        """TooManyActiveJobs when the tenant already has its most jobs queued or running."""
+        most = self._settings.max_active_jobs_per_tenant
+        if self._jobs.active_count(tenant_id, at_most=most) >= most:
+            metrics.add_metric(name="JobsRefusedTooManyActive", unit="Count", value=1)
+            raise TooManyActiveJobs(
+                f"This tenant already has {most} jobs queued or running, the most it may have at once; "
+                "try again when some have finished",
+                retry_after_seconds=self._settings.active_jobs_retry_after_seconds,
+            )
 
     @property
     def max_period_days(self) -> int:

@@ -114,6 +114,8 @@ class ReexportRequests:
                 raise ReportNotReexportable(
                     f"Only a report that succeeded can be re-exported; this one is {original.job.status.value}"
                 )
+            # Its job counts among the tenant's active ones like any other.
+            self._jobs.check_active_capacity(principal.tenant_id)
             try:
                 record, job = self._create(principal, original, overrides, reason)
             except StaleWrite:

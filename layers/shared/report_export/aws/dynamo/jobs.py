@@ -141,6 +141,26 @@ class JobRepository:
         )
         return [(item["PK"]["S"].removeprefix("TENANT#"), item["SK"]["S"].removeprefix("JOB#")) for item in found]
 
+    def active_count(self, tenant_id: str, *, at_most: int) -> int:
+        """How many of the tenant's jobs are queued or running, counted up to `at_most` (from the status
+        index: a job written a moment ago may not be counted yet)."""
+        counted = 0
+        for status in (JobStatus.QUEUED, JobStatus.RUNNING):
+            request: dict[str, Any] = {
+                "TableName": self.table.name,
+                "IndexName": keys.BY_STATUS_INDEX,
+                "KeyConditionExpression": "GSI1PK = :pk",
+                "ExpressionAttributeValues": serialize({":pk": keys.status_pk(tenant_id, status)}),
+                "Select": "COUNT",
+            }
+            while counted < at_most:
+                response = self.table.client.query(**request, Limit=at_most - counted)
+                counted += response["Count"]
+                if "LastEvaluatedKey" not in response:
+                    break
+                request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return counted
+
     def query(
         self,
         tenant_id: str,
