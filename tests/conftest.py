@@ -94,6 +94,22 @@ def _forget_cold_start_state() -> None:
     schedule_service.cache_clear()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    directory = os.environ.get("RELIABILITY_DIR")
+    if directory:
+        from support.reliability import Recorder
+
+        config.pluginmanager.register(Recorder(directory), "reliability-recorder")
+
+
+@pytest.fixture
+def measured(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Figures a reliability scenario measured: they go into its row of docs/reliability.md."""
+    figures: dict[str, Any] = {}
+    request.node.measured = figures
+    return figures
+
+
 @dataclass
 class Aws:
     dynamodb: Any

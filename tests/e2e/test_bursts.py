@@ -6,11 +6,17 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 import requests
 
 from .running_stack import RunningStack
 
 
+@pytest.mark.reliability(
+    scenario="100 clients connecting at once",
+    injected="100 new connections released together against the local gateway",
+    checked="every one answered 200, none reset",
+)
 def test_a_hundred_clients_connecting_at_once_are_all_answered(stack: RunningStack):
     clients = 100
     start = threading.Barrier(clients)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import (
@@ -59,6 +60,11 @@ def bearer(stack: RunningStack, role: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {_TOKENS[key]}"}
 
 
+@pytest.mark.reliability(
+    scenario="Requests generated from the OpenAPI document",
+    injected="schemathesis: 6 examples an operation, each with a tenant_admin, viewer and internal_service token",
+    checked="no server error; every status code, content type and body as documented",
+)
 @schema.parametrize()
 @settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_every_operation_answers_as_its_document_says(case, stack: RunningStack):

@@ -6,6 +6,8 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from report_export.generation.generator import upstream_client
 from report_export.generation.sources import UpstreamUnavailable
 
@@ -27,7 +29,12 @@ def wait_for_status(api, job_id: str, status: str, *, within: float) -> dict:
     raise AssertionError(f"the job did not become {status} within {within} s: {job}")
 
 
-def test_a_cancel_while_a_page_is_slow_ends_the_job_before_the_page_arrives(api, serialized_aws, upstream):
+@pytest.mark.reliability(
+    scenario="Cancel while the upstream is slow",
+    injected="6 s per upstream page; DELETE while the first page is on its way",
+    checked="the job ends cancelled before the page arrives; no file, no open upload",
+)
+def test_a_cancel_while_a_page_is_slow_ends_the_job_before_the_page_arrives(api, serialized_aws, upstream, measured):
     from generator.handler import lambda_handler
 
     upstream.knobs.rows = 3000
@@ -47,12 +54,18 @@ def test_a_cancel_while_a_page_is_slow_ends_the_job_before_the_page_arrives(api,
     seen_after = time.monotonic() - asked
     worker.join(timeout=60)
 
+    measured["cancel seen after"] = f"{seen_after:.1f} s (page: {PAGE_SECONDS:.0f} s)"
     assert seen_after < PAGE_SECONDS, seen_after  # the first page was still on its way
     assert job["cancel_requested"] is True
     assert serialized_aws.s3.list_multipart_uploads(Bucket=serialized_aws.bucket).get("Uploads", []) == []
     assert serialized_aws.s3.list_objects_v2(Bucket=serialized_aws.bucket).get("KeyCount", 0) == 0
 
 
+@pytest.mark.reliability(
+    scenario="Cancel, then the upstream fails",
+    injected="a DELETE, then UPSTREAM_UNAVAILABLE from the next page",
+    checked="the job ends cancelled, not failed",
+)
 def test_a_cancel_asked_for_before_the_upstream_failed_ends_the_job_cancelled(api, aws, monkeypatch):
     job_id = api.create_job().json["id"]
     real_pages = upstream_client().pages

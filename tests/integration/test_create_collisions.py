@@ -34,6 +34,11 @@ def cancel_job_transactions(monkeypatch, times: int) -> list[int]:
     return cancelled
 
 
+@pytest.mark.reliability(
+    scenario="A create's transaction cancelled once",
+    injected="DynamoDB's TransactionCanceledException (TransactionConflict) on the first try",
+    checked="the create is tried again and answers 201 with one job",
+)
 @pytest.mark.parametrize("key", [None, "retry-key-1"])
 def test_a_create_cancelled_once_by_a_conflict_is_tried_again_and_made(api, aws, monkeypatch, key):
     cancelled = cancel_job_transactions(monkeypatch, times=1)
@@ -46,6 +51,11 @@ def test_a_create_cancelled_once_by_a_conflict_is_tried_again_and_made(api, aws,
     assert len(aws.job_items("tenant-a")) == 1
 
 
+@pytest.mark.reliability(
+    scenario="A create's transaction cancelled every time",
+    injected="TransactionCanceledException on every try",
+    checked="503 with nothing written; the same request sent again makes one job",
+)
 def test_a_create_cancelled_every_time_is_a_503_that_wrote_nothing_and_can_be_sent_again(api, aws, monkeypatch):
     cancel_job_transactions(monkeypatch, times=4)
     body = valid_job_request(idempotency_key="retry-key-2")
@@ -58,6 +68,11 @@ def test_a_create_cancelled_every_time_is_a_503_that_wrote_nothing_and_can_be_se
     assert [item["id"]["S"] for item in aws.job_items("tenant-a")] == [again.json["id"]]
 
 
+@pytest.mark.reliability(
+    scenario="20 concurrent creates, one key, two parameter sets",
+    injected="two bodies under one idempotency key at once",
+    checked="only 201, 200 or 409; exactly one job",
+)
 def test_concurrent_creates_with_one_key_and_two_parameter_sets_answer_201_200_or_409(api, serialized_aws):
     first = valid_job_request(idempotency_key="shared-key")
     second = valid_job_request(idempotency_key="shared-key", format="json")

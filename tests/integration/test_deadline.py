@@ -26,6 +26,11 @@ def test_an_attempt_that_could_outlast_the_invocation_is_not_sent(aws):
     assert client.describe_table(TableName=aws.table_name)
 
 
+@pytest.mark.reliability(
+    scenario="Too little invocation time left",
+    injected="an invocation with 3 s left, less than one AWS attempt may take",
+    checked="503 before anything is sent; nothing written",
+)
 def test_a_create_with_too_little_time_left_is_a_503_that_wrote_nothing(api, aws):
     from support.events import claims_for, http_event
 

@@ -182,6 +182,11 @@ def test_upstream_503s_then_success(api, aws, upstream):
     assert api.call("GET", f"{JOBS}/{job_id}").json["status"] == "succeeded"
 
 
+@pytest.mark.reliability(
+    scenario="Upstream failures",
+    injected="an upstream answering 503 for good, a 400, a bad record at row 1,200, rows out of order at 1,500",
+    checked="the job fails with a clear code; no file is left",
+)
 @pytest.mark.parametrize(
     ("knob", "value", "code"),
     [
@@ -211,6 +216,11 @@ def test_upstream_failures_fail_the_job_with_a_code_and_leave_no_file(api, aws, 
     assert [event["detail-type"] for event in aws.events()] == ["Report Job Failed"]
 
 
+@pytest.mark.reliability(
+    scenario="The same message delivered twice",
+    injected="a wake-up delivered again after its job ran",
+    checked="one file, one succeeded transition, one notification",
+)
 def test_a_duplicate_delivery_makes_one_file_and_one_notification(api, aws):
     job_id = api.create_job().json["id"]
     aws.sqs.send_message(QueueUrl=aws.queue_url, MessageBody=json.dumps({"tenant_id": "tenant-a", "job_id": job_id}))
@@ -305,6 +315,11 @@ def test_without_an_upstream_total_progress_is_an_estimate_below_100(api, aws, u
     assert fetching == sorted(fetching) and max(fetching) <= 95 and len(set(fetching)) > 5
 
 
+@pytest.mark.reliability(
+    scenario="The store refused after the upload",
+    injected="another attempt takes the job between the upload and the store",
+    checked="the file is deleted; the job is not left running",
+)
 def test_a_store_failure_rolls_back_the_file(api, aws, monkeypatch):
     """Between upload and store another attempt takes the job over: the store step's condition
     fails, the state machine deletes the new object and the job never says succeeded."""
@@ -333,6 +348,11 @@ def test_one_bad_message_in_a_batch_is_the_only_one_retried(api, aws):
     assert api.call("GET", f"{JOBS}/{job_id}").json["status"] == "succeeded"
 
 
+@pytest.mark.reliability(
+    scenario="A message that is not a wake-up",
+    injected="an unparseable body on the generation queue",
+    checked="retried, then moved to the dead-letter queue",
+)
 def test_a_poison_message_ends_in_the_dead_letter_queue(aws):
     aws.sqs.send_message(QueueUrl=aws.queue_url, MessageBody='{"tenant_id": "x"}')
 

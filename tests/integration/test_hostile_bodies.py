@@ -52,6 +52,11 @@ def assert_refused(response, status, code):
     assert MARKER not in response.body
 
 
+@pytest.mark.reliability(
+    scenario="Bodies of other media types",
+    injected="text/plain, XML, octet-stream, multipart, form, UTF-16 charset, none; on every route with a body",
+    checked="415 in the envelope, body not echoed, nothing written",
+)
 @pytest.mark.parametrize(("method", "path"), ROUTES)
 @pytest.mark.parametrize(
     "content_type",
@@ -86,6 +91,12 @@ def nested(depth: int) -> str:
     return '{"job_type": "FEED_INTAKE_EXPORT", "filters": {"x": ' + "[" * depth + "]" * depth + "}}"
 
 
+@pytest.mark.reliability(
+    scenario="Hostile JSON bodies",
+    injected="invalid UTF-8 and UTF-16 bytes, a BOM, nesting 1,000 and 20,000 deep, 4,301-digit integers, "
+    "NaN, Infinity, 1e400, duplicate keys, arrays, scalars, cut-short JSON; on every route with a body",
+    checked="400 in the envelope, body not echoed, nothing written",
+)
 @pytest.mark.parametrize(("method", "path"), ROUTES)
 @pytest.mark.parametrize(
     ("raw", "encoded"),
@@ -118,6 +129,11 @@ def test_a_body_that_is_not_one_plain_json_object_is_400(api, aws, method, path,
     assert nothing_written(aws)
 
 
+@pytest.mark.reliability(
+    scenario="Bodies over the size limit",
+    injected="a body over 64 KiB on every route with a body",
+    checked="413 in the envelope, nothing written",
+)
 @pytest.mark.parametrize(("method", "path"), ROUTES)
 def test_a_body_over_the_size_limit_is_413(api, aws, method, path):
     raw = json.dumps({"job_type": "FEED_INTAKE_EXPORT", "padding": MARKER * 4_000})

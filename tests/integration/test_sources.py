@@ -92,6 +92,11 @@ def test_pages_follow_the_cursor_and_send_scope_period_filters_and_token(upstrea
     assert [request.query.get("cursor") for request in upstream.requests] == [None, "1000", "2000"]
 
 
+@pytest.mark.reliability(
+    scenario="An upstream 503 storm",
+    injected="503, 503, 502 before the pages",
+    checked="retried with growing backoff, then the pages are read",
+)
 def test_503s_are_retried_with_growing_backoff_then_succeed(upstream):
     upstream.knobs.failures = [(503, {}), (503, {}), (502, {})]
     sleep = SleepRecorder()
@@ -125,6 +130,11 @@ def test_an_upstream_down_for_good_is_unavailable_after_bounded_attempts(upstrea
     assert len(sleep.waits) == 3
 
 
+@pytest.mark.reliability(
+    scenario="An upstream that keeps failing",
+    injected="503 without end, 50 attempts allowed",
+    checked="the total wait stays within its bound (10 s); UPSTREAM_UNAVAILABLE",
+)
 def test_the_total_wait_is_bounded(upstream):
     upstream.knobs.always_fail_with = 503
     sleep = SleepRecorder()
@@ -139,6 +149,11 @@ def test_the_total_wait_is_bounded(upstream):
     assert sum(sleep.waits) <= 10
 
 
+@pytest.mark.reliability(
+    scenario="An upstream that refuses connections",
+    injected="nothing listening at the service's URL",
+    checked="UPSTREAM_UNAVAILABLE after bounded attempts",
+)
 def test_a_refused_connection_is_unavailable(upstream):
     dead = UpstreamClient(
         {"feed": "http://127.0.0.1:9"}, token=lambda: "t", retry=RetryPolicy(max_attempts=2), sleep=lambda s: None
@@ -164,6 +179,11 @@ def test_a_service_without_a_configured_url_is_unavailable(upstream):
         list(client_for(upstream).pages(definition_for(JobType.WEIGHVISION_EXPORT), a_job()))
 
 
+@pytest.mark.reliability(
+    scenario="A malformed page",
+    injected="a page without the items it should carry",
+    checked="a clear bad-data error",
+)
 def test_a_page_that_is_not_a_page_is_bad_data(upstream):
     client = client_for(upstream)
     upstream.knobs.raw_page = {"records": []}
@@ -174,6 +194,11 @@ def test_a_page_that_is_not_a_page_is_bad_data(upstream):
     assert raised.value.code == "UPSTREAM_BAD_DATA"
 
 
+@pytest.mark.reliability(
+    scenario="A cursor that repeats",
+    injected="the upstream answering the same next cursor again",
+    checked="bad data, not an endless loop",
+)
 def test_a_cursor_that_repeats_is_bad_data_not_an_endless_loop(upstream):
     client = client_for(upstream)
     upstream.knobs.raw_page = {"items": [], "nextCursor": "same"}

@@ -589,6 +589,11 @@ def test_given_the_job_cannot_be_read_after_a_refused_store_then_the_file_is_not
     assert (world.job()["status"], world.job()["error_code"]) == ({"S": "failed"}, {"S": "STORE_FAILED"})
 
 
+@pytest.mark.reliability(
+    scenario="EventBridge refuses the announcement",
+    injected="PutEvents failing during notify",
+    checked="the job stays succeeded; the e-mail goes out; the announcement is reported",
+)
 def test_given_event_refused_when_result_is_announced_then_mail_goes_out_and_only_the_job_is_marked_notified(world):
     # The lineage's record is marked notified only with its event published: without it, the job alone is.
     world.put_job()
@@ -647,6 +652,11 @@ def test_given_result_already_stored_when_store_condition_fails_then_object_is_k
     assert "Delete Report Object" not in state_names(world.sfn, execution["executionArn"])
 
 
+@pytest.mark.reliability(
+    scenario="SNS unavailable during notify",
+    injected="the topic gone when the result is announced",
+    checked="the job stays succeeded; the execution reports the failed announcement",
+)
 def test_given_topic_gone_when_result_succeeds_then_result_stays_stored_and_execution_reports_the_announcement(
     world,
 ):

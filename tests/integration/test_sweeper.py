@@ -8,6 +8,8 @@ import re
 import threading
 from datetime import timedelta
 
+import pytest
+
 from report_export.aws import clients
 from report_export.core.models.common import format_timestamp, now_utc
 from report_export.sweeping.sweeper import sweeper
@@ -38,6 +40,11 @@ def a_worker_died_mid_run(api, aws) -> str:
     return job_id
 
 
+@pytest.mark.reliability(
+    scenario="A worker that died mid-run",
+    injected="a claimed job whose lease ran out (its worker gone)",
+    checked="the sweeper requeues it; a later attempt finishes it with exactly one file",
+)
 def test_a_job_whose_worker_died_is_requeued_and_a_later_attempt_finishes_it_with_one_file(api, aws):
     job_id = a_worker_died_mid_run(api, aws)
 
@@ -89,6 +96,11 @@ def test_after_the_last_attempt_an_expired_lease_fails_the_job_and_its_reexport_
     assert "LEASE_EXPIRED" in notification["Message"]
 
 
+@pytest.mark.reliability(
+    scenario="A wake-up lost after the job was written",
+    injected="a queued job whose message never reached the queue",
+    checked="the sweeper sends it once; the job completes",
+)
 def test_a_lost_wake_up_is_sent_again_once_and_the_job_completes(api, aws):
     job_id = api.create_job().json["id"]
     for message in aws.receive_all(aws.queue_url):
@@ -109,6 +121,11 @@ def test_a_recently_queued_job_is_left_to_its_own_wake_up(api, aws):
     assert [message["job_id"] for message in aws.queued_messages()] == [job_id]
 
 
+@pytest.mark.reliability(
+    scenario="A message in the dead-letter queue",
+    injected="a wake-up that exhausted its deliveries",
+    checked="the job ends failed DEAD_LETTERED, announced; the letter leaves the queue",
+)
 def test_a_dead_letter_fails_its_job_announced_and_leaves_the_queue(api, aws):
     job_id = api.create_job().json["id"]
     for message in aws.receive_all(aws.queue_url):
@@ -143,6 +160,11 @@ def test_a_dead_letter_of_a_finished_job_is_only_removed(api, aws):
     assert job(api, job_id)["status"] == "succeeded"
 
 
+@pytest.mark.reliability(
+    scenario="Two sweepers at once",
+    injected="two sweeps over the same due work, concurrently",
+    checked="each requeue, re-send and failure happens once",
+)
 def test_two_sweepers_at_once_do_each_thing_once(api, serialized_aws):
     aws = serialized_aws
     died = a_worker_died_mid_run(api, aws)
