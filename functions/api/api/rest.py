@@ -138,8 +138,9 @@ def create_resolver() -> APIGatewayHttpResolver:
 
     @app.not_found
     def _no_route(_: NotFoundError) -> Response:
-        event = app.current_event
-        return error_response(app, 404, "NOT_FOUND", f"No route for {event.http_method} {event.path}")
+        # The path is not quoted back: it is whatever the client sent, of any length and content.
+        method = app.current_event.http_method
+        return error_response(app, 404, "NOT_FOUND", f"No such route for {method}; /api-docs lists the routes")
 
     @app.exception_handler(BotoCoreError)
     def _aws_unreachable(_: BotoCoreError) -> Response:
