@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import sys
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -75,6 +77,7 @@ class LocalStack:
         self._functions: dict[str, LocalFunction] = {}
         self._notifications: NotificationFeed | None = None
         self._aws: LocalAws | None = None
+        self._started = time.monotonic()
         # Each firing on demand, newest last (GET /_local/schedules shows them), bounded for a long session.
         self._firings: deque[dict[str, Any]] = deque(maxlen=100)
 
@@ -219,6 +222,8 @@ class LocalStack:
     def _local_endpoint(self, method: str, path: str, query: dict[str, str], body: bytes) -> tuple[int, Any] | None:
         if path == "/_local/notifications" and method == "GET":
             return 200, {"items": self._notifications.items() if self._notifications else []}
+        if path == "/_local/status" and method == "GET":
+            return 200, self._status()
         if path == "/_local/schedules" and method == "GET":
             items = [schedule.describe() for schedule in self.schedules]
             items += [schedule.describe() for schedule in self._scheduler_schedules()]
@@ -226,6 +231,17 @@ class LocalStack:
         if path.startswith("/_local/schedules/") and method == "POST":
             return self._fire(path.removeprefix("/_local/schedules/"), query.get("time"))
         return None
+
+    def _status(self) -> dict[str, Any]:
+        """How much the stack's own process holds: moto keeps every object and item it stores in memory."""
+        peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+        return {
+            "pid": os.getpid(),
+            "uptime_s": round(time.monotonic() - self._started, 1),
+            "rss_mb": round(_resident_kib() / 1024, 1),
+            "peak_rss_mb": round(peak_kib / 1024, 1),
+            "note": "moto holds every object, item and message in this process; restart the stack to free it",
+        }
 
     def _scheduler_schedules(self) -> list[SchedulerSchedule]:
         assert self._aws is not None, "start() first"
@@ -286,6 +302,7 @@ class LocalStack:
             f"  Upstream     {self.upstream_url}   knobs: curl -X PUT {self.upstream_url}/_knobs "
             """-d '{"delay_sec": 1}'""",
             f"  Notifications are printed here as they arrive; also GET {self.api_url}/_local/notifications",
+            f"  Memory       GET {self.api_url}/_local/status (moto keeps all it stores in memory)",
             f"  Schedules    {len(self.schedules)} in the template"
             + (f": fire one with ./dev schedule NAME --api {self.api_url}" if self.schedules else ""),
             f"  Resources    {len(self.deployment.created)} created in moto from the template; functions "
@@ -350,11 +367,22 @@ def _default_api_urls(template: Template) -> list[str]:
     ]
 
 
+def _resident_kib() -> int:
+    """The process's resident memory now (Linux /proc), or its peak where /proc is not there."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def _make_layers_importable(template_path: Path) -> None:
     """The template's layer folders on this process's import path, as Lambda puts layers on /opt/python."""
-    for resource in load_template(template_path).get("Resources", {}).values():
-        if resource.get("Type") == "AWS::Serverless::LayerVersion":
-            folder = str(template_path.parent / str(resource.get("Properties", {}).get("ContentUri", "")))
+    for declared in load_template(template_path).get("Resources", {}).values():
+        if declared.get("Type") == "AWS::Serverless::LayerVersion":
+            folder = str(template_path.parent / str(declared.get("Properties", {}).get("ContentUri", "")))
             if folder not in sys.path:
                 sys.path.append(folder)
 
