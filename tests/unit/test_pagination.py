@@ -50,3 +50,16 @@ def test_a_cursor_signed_for_another_purpose_is_refused(aws):
 def test_garbage_is_refused(codec, garbage):
     with pytest.raises(InvalidCursor):
         codec.decode(garbage, fingerprint="f")
+
+
+@pytest.mark.parametrize("payload", [b"[1, 2]", b"not json", b'"a string"', b"42"])
+def test_a_genuinely_signed_cursor_that_is_no_position_is_refused_not_a_crash(payload):
+    from api.paging import CursorCodec
+    from report_export.core.errors import InvalidCursor
+    from report_export.core.signing import Signer, b64url_encode
+
+    signer = Signer(lambda: b"a shared key", purpose="list-cursor")
+    cursor = f"{b64url_encode(payload)}.{signer.sign(payload)}"
+
+    with pytest.raises(InvalidCursor):
+        CursorCodec(signer).decode(cursor, fingerprint="f")

@@ -7,9 +7,14 @@ purpose (a pagination cursor) can never be replayed as another (a download token
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from report_export.core.models.common import canonical_json
 
 _SIGNATURE_BYTES = 16  # 128 bits: ample against forgery, short in a URL
 
@@ -39,3 +44,23 @@ class Signer:
         if not signature.isascii():
             return False
         return hmac.compare_digest(self.sign(payload), signature)
+
+    def seal(self, claims: Mapping[str, Any]) -> str:
+        """A token of `claims`: their canonical JSON and its signature, both URL-safe."""
+        payload = canonical_json(claims).encode()
+        return f"{b64url_encode(payload)}.{self.sign(payload)}"
+
+    def open(self, token: str) -> dict[str, Any] | None:
+        """The claims of a token this signer sealed; None for anything else (forged, tampered, not one)."""
+        try:
+            encoded, signature = token.split(".")
+            payload = b64url_decode(encoded)
+        except (ValueError, binascii.Error):
+            return None
+        if not self.verify(payload, signature):
+            return None
+        try:
+            claims = json.loads(payload)
+        except ValueError:
+            return None
+        return claims if isinstance(claims, dict) else None
