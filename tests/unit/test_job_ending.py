@@ -22,9 +22,8 @@ from report_export.jobs.ending import (
     JobEnding,
     Succeeded,
     Superseded,
-    ending_status,
-    outcome_of,
 )
+from report_export.jobs.outcomes import ending_status, outcome_of
 
 TABLE = "jobs"
 MOMENT = datetime(2025, 2, 1, 10, 0, tzinfo=UTC)

@@ -35,12 +35,32 @@ from report_export.aws.dynamo.updates import (
     running_update,
     versioned_update,
 )
-from report_export.core.history import SERVICE_ACTOR, HistoryEvent, HistoryEventType, new_event
-from report_export.core.models.common import FileReference, JobStatus, canonical_json, format_timestamp, now_utc
+from report_export.core.history import HistoryEvent, HistoryEventType, new_event
+from report_export.core.models.common import FileReference, JobStatus, format_timestamp, now_utc
 from report_export.core.models.jobs import Job
 from report_export.core.models.reexports import ChangedInputs, ComparisonSummary, Reexport, ReexportStatus
 from report_export.core.observability import logger, metrics
 from report_export.core.settings import Settings
+from report_export.jobs.outcomes import (
+    Cancelled,
+    Failed,
+    Outcome,
+    Succeeded,
+    Superseded,
+    job_changes,
+)
+
+__all__ = [
+    "Cancelled",
+    "Ending",
+    "Failed",
+    "Guard",
+    "JobEnding",
+    "Outcome",
+    "Succeeded",
+    "Superseded",
+    "job_ending",
+]
 
 # A refused transaction that ends a job with its re-export is planned again and retried a few times:
 # a conflicting write to the record (a DELETE noting cancel_requested) is no reason to leave it active.
@@ -48,38 +68,6 @@ _END_ATTEMPTS = 4
 _END_BACKOFF_SECONDS = 0.05
 _LATE = "the re-export was completed late; rows were not compared"
 _BY_INTERNAL_SERVICE = "the file was stored by an internal service; rows were not compared"
-
-
-@dataclass(frozen=True, slots=True)
-class Succeeded:
-    file: FileReference
-    manifest: dict[str, Any] | None
-    # Until when the file is kept (report_export.aws.s3.file_expiry): the job's and its re-export's expires_at.
-    expires_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class Failed:
-    code: str
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class Cancelled:
-    by: str
-
-
-@dataclass(frozen=True, slots=True)
-class Superseded:
-    """An internal service stored the re-export's result: the job regenerating it is cancelled."""
-
-    file: FileReference
-    by: str
-    # Until when the file is kept, from its refreshed creation date: the re-export's expires_at (no job carries it).
-    expires_at: datetime
-
-
-Outcome = Succeeded | Failed | Cancelled | Superseded
 
 
 class Guard(Enum):
@@ -317,68 +305,6 @@ def job_ending(settings: Settings, table: Table, *, comparer: RowComparer | None
     """The ending module on the given table, with the service's record retention."""
     return JobEnding(
         table, ReexportRepository(table), record_retention_days=settings.record_retention_days, comparer=comparer
-    )
-
-
-def job_changes(outcome: Outcome, now: str) -> dict[str, Any]:
-    """What the job item says once it has ended so."""
-    if isinstance(outcome, Succeeded):
-        file = outcome.file
-        return {
-            "status": JobStatus.SUCCEEDED,
-            "phase": None,
-            "progress_pct": 100,
-            "rows_written": file.row_count,
-            "row_count": file.row_count,
-            "file_path": file.key,
-            "file_name": file.file_name,
-            "mime_type": file.mime_type,
-            "size_bytes": file.size_bytes,
-            "sha256": file.sha256,
-            "expires_at": format_timestamp(outcome.expires_at) if outcome.expires_at else None,
-            "manifest_json": canonical_json(outcome.manifest),
-            "updated_at": now,
-        }
-    if isinstance(outcome, Failed):
-        return {
-            "status": JobStatus.FAILED,
-            "phase": None,
-            "error_code": outcome.code,
-            "error_message": outcome.message,
-            "updated_at": now,
-        }
-    return {"status": JobStatus.CANCELLED, "phase": None, "updated_at": now}
-
-
-def outcome_of(job: Job) -> Outcome:
-    """How a job that has already ended ended, as an outcome (what a record left active ends as)."""
-    if job.status is JobStatus.CANCELLED:
-        return Cancelled(by=SERVICE_ACTOR)
-    file = file_of(job)
-    if job.status is JobStatus.SUCCEEDED and file is not None:
-        return Succeeded(file, job.manifest, job.expires_at)
-    return Failed(job.error_code or "INTERNAL", job.error_message or "The re-export's job ended without it")
-
-
-def ending_status(outcome: Outcome) -> ReexportStatus:
-    """How a re-export ends when its job ends so."""
-    if isinstance(outcome, Failed):
-        return ReexportStatus.FAILED
-    if isinstance(outcome, Cancelled):
-        return ReexportStatus.CANCELLED
-    return ReexportStatus.SUCCEEDED
-
-
-def file_of(job: Job) -> FileReference | None:
-    if not job.file_path or job.sha256 is None or job.size_bytes is None:
-        return None
-    return FileReference(
-        key=job.file_path,
-        file_name=job.file_name,
-        mime_type=job.mime_type,
-        size_bytes=job.size_bytes,
-        sha256=job.sha256,
-        row_count=job.row_count,
     )
 
 

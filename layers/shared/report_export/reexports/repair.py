@@ -11,7 +11,8 @@ from report_export.aws.dynamo.table import StaleWrite
 from report_export.core.history import SERVICE_ACTOR
 from report_export.core.models.common import JobStatus
 from report_export.core.observability import logger, metrics
-from report_export.jobs.ending import Guard, JobEnding, ending_status, outcome_of
+from report_export.jobs.ending import Guard, JobEnding
+from report_export.jobs.outcomes import ending_status, outcome_of
 
 
 class Repair:

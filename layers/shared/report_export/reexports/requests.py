@@ -43,7 +43,7 @@ from report_export.core.models.reexports import Reexport, ReexportOverrides, Ree
 from report_export.core.observability import logger, metrics
 from report_export.core.settings import get_settings
 from report_export.jobs.downloads import DownloadService, download_service
-from report_export.jobs.ending import file_of
+from report_export.jobs.outcomes import file_of
 from report_export.jobs.service import JobService, job_service
 from report_export.reexports.records import Records, build_records
 from report_export.reexports.repair import Repair
