@@ -9,6 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from report_export.aws import clients
+from report_export.aws.dynamo import jobs as job_repository_module
 
 from conftest import valid_job_request
 
@@ -57,7 +58,8 @@ def test_a_create_cancelled_once_by_a_conflict_is_tried_again_and_made(api, aws,
     checked="503 with nothing written; the same request sent again makes one job",
 )
 def test_a_create_cancelled_every_time_is_a_503_that_wrote_nothing_and_can_be_sent_again(api, aws, monkeypatch):
-    cancel_job_transactions(monkeypatch, times=4)
+    cancel_job_transactions(monkeypatch, times=job_repository_module._CREATE_ATTEMPTS)
+    monkeypatch.setattr(job_repository_module, "_CREATE_BACKOFF_SECONDS", 0)
     body = valid_job_request(idempotency_key="retry-key-2")
 
     refused = api.call("POST", JOBS, body=body)

@@ -61,7 +61,7 @@ def test_unchanged_data_regenerates_a_byte_identical_file_and_says_so(api, aws, 
     assert execution["status"] == "SUCCEEDED"
     transaction = json.loads(execution["input"])["store"]["items"]
     # The state machine's role allows UpdateItem and PutItem only (IAM has no TransactWriteItems action).
-    assert sorted(kind for item in transaction for kind in item) == ["Put", "Update", "Update", "Update"]
+    assert sorted(kind for item in transaction for kind in item) == ["Put", "Update", "Update", "Update", "Update"]
     record = record_of(api, requested["id"])
     assert (record["status"], record["matches_original"], record["comparison"]) == ("succeeded", True, None)
     new_job = api.call("GET", f"{JOBS}/{record['job_id']}").json
@@ -341,13 +341,14 @@ def test_when_the_store_is_refused_while_the_job_still_runs_the_rollback_fails_j
     assert (event["detail-type"], event["detail"]["reexport"]["error_code"]) == ("Report Job Failed", "STORE_FAILED")
 
 
-def test_an_ordinary_job_takes_the_same_states_with_one_item_each(api, aws):
+def test_an_ordinary_job_takes_the_same_states_with_only_its_own_items(api, aws):
     generated_report(api, aws, valid_job_request(filters=None))
 
     [execution] = aws.wait_for_executions()
 
     execution_input = json.loads(execution["input"])
-    assert [list(item) for item in execution_input["store"]["items"]] == [["Update"]]
+    # The job's update and its leaving the tenant's active jobs.
+    assert [list(item) for item in execution_input["store"]["items"]] == [["Update"], ["Update"]]
     assert len(execution_input["announcement"]["notified"]) == 1
     assert execution_input["announcement"]["notified"] == execution_input["announcement"]["notified_without_event"]
     assert "reexport" not in execution_input["announcement"]["event"]["detail"]

@@ -11,6 +11,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 from uuid6 import uuid7
 
+from report_export.aws.dynamo.keys import active_jobs_key
 from report_export.core.history import HistoryEventType, new_event
 from report_export.core.models.common import JobStatus, JobType, now_utc
 from report_export.core.models.jobs import Job
@@ -62,9 +63,14 @@ def put_succeeded_report(aws: Any, tenant: str = "tenant-a", *, body: bytes = RE
 
 
 def put_job(aws: Any, job: Job, *, params_hash: str = "test") -> None:
-    """A job written as the API writes one (with its history entry "created"), whatever its status."""
+    """A job written as the API writes one (with its history entry "created"), whatever its status; only a
+    queued or running one takes a place among its tenant's active jobs, as it would have."""
     created = new_event(job.id, HistoryEventType.CREATED, actor=job.requested_by, at=job.created_at)
-    job_repository().create(job, params_hash=params_hash, created=created)
+    repository = job_repository()
+    items = repository.new_job_items(job, params_hash=params_hash, created=created, most_active=1000)
+    if job.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
+        items = [item for item in items if item.get("Update", {}).get("Key") != active_jobs_key(job.tenant_id)]
+    repository.table.transact(items)
 
 
 def generator_handler() -> Any:

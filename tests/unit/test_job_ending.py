@@ -94,6 +94,15 @@ def job_update(items):
     return first["Update"]
 
 
+def assert_leaves_active_jobs(plan) -> None:
+    """The job's second item takes it out of its tenant's active jobs, whatever the outcome."""
+    leave = plan.job_items[1]["Update"]
+    assert leave["Key"] == {"PK": {"S": "TENANT#t"}, "SK": {"S": "ACTIVE_JOBS"}}
+    assert leave["UpdateExpression"] == "DELETE #active :jobs"
+    assert leave["ExpressionAttributeValues"][":jobs"] == {"SS": [JOB_ID]}
+    assert "ConditionExpression" not in leave
+
+
 def values_of(update) -> dict:
     names = update["ExpressionAttributeNames"]
     values = update["ExpressionAttributeValues"]
@@ -114,7 +123,8 @@ def test_a_job_without_a_reexport_ends_in_one_update_under_its_attempt(outcome, 
 
     assert plan.record is None
     update = job_update(plan.items)
-    assert len(plan.items) == 1
+    assert (len(plan.job_items), plan.record_items) == (2, [])
+    assert_leaves_active_jobs(plan)
     assert update["TableName"] == TABLE
     assert update["ConditionExpression"] == "#status = :running AND #attempt = :attempt"
     assert update["ExpressionAttributeValues"][":attempt"] == {"N": "2"}
@@ -190,8 +200,13 @@ def test_a_job_that_regenerates_a_report_ends_its_reexport_releases_the_original
 ):
     plan = ending().plan(stored_job(reexport=True), outcome, guard=Guard.ATTEMPT, reexport=stored_reexport())
 
-    assert [kind for item in plan.items for kind in item] == ["Update", "Update", "Update", "Put"]
-    record_update, release, history = plan.items[1]["Update"], plan.items[2]["Update"], plan.items[3]["Put"]
+    assert [kind for item in plan.items for kind in item] == ["Update", "Update", "Update", "Update", "Put"]
+    assert_leaves_active_jobs(plan)
+    record_update, release, history = (
+        plan.record_items[0]["Update"],
+        plan.record_items[1]["Update"],
+        plan.record_items[2]["Put"],
+    )
     assert record_update["Key"]["SK"] == {"S": f"REEXPORT#{REEXPORT_ID}"}
     assert record_update["ConditionExpression"] == "#status IN (:pending, :running)"
     assert values_of(record_update)["status"] == {"S": record_status}
@@ -217,9 +232,9 @@ def test_a_superseded_job_is_cancelled_while_its_reexport_takes_the_service_file
     assert values_of(job_update(plan.items))["status"] == {"S": "cancelled"}
     assert plan.record.new_file == OTHER and plan.record.matches_original is False
     assert plan.record.comparison.reason == "the file was stored by an internal service; rows were not compared"
-    record_update = plan.items[1]["Update"]
+    record_update = plan.record_items[0]["Update"]
     assert record_update["ExpressionAttributeValues"][":expected_version"] == {"N": "4"}
-    history = plan.items[3]["Put"]["Item"]
+    history = plan.record_items[2]["Put"]["Item"]
     assert (history["actor"], '"via":"internal_service"' in history["details_json"]["S"]) == ({"S": "svc-1"}, True)
 
 
@@ -232,7 +247,7 @@ def test_a_succeeded_reexport_carries_its_files_expiry(outcome, guard):
     plan = ending().plan(stored_job(reexport=True), outcome, guard=guard, reexport=stored_reexport())
 
     assert plan.record.expires_at == outcome.expires_at
-    assert values_of(plan.items[1]["Update"])["expires_at"] == {"S": format_timestamp(outcome.expires_at)}
+    assert values_of(plan.record_items[0]["Update"])["expires_at"] == {"S": format_timestamp(outcome.expires_at)}
 
 
 def test_a_superseded_job_carries_no_expiry_of_its_own():
@@ -257,7 +272,7 @@ def test_a_reexport_that_did_not_succeed_has_no_expiry(outcome):
     plan = ending().plan(stored_job(reexport=True), outcome, guard=Guard.ATTEMPT, reexport=stored_reexport())
 
     assert plan.record.expires_at is None
-    assert "expires_at" not in values_of(plan.items[1]["Update"])
+    assert "expires_at" not in values_of(plan.record_items[0]["Update"])
 
 
 def test_a_matching_file_is_not_compared_and_a_differing_one_is():
@@ -298,7 +313,7 @@ def test_a_reexport_that_already_ended_is_left_as_it_is():
         reexport=stored_reexport(ReexportStatus.SUCCEEDED),
     )
 
-    assert (len(plan.items), plan.record) == (1, None)
+    assert (len(plan.job_items), plan.record_items, plan.record) == (2, [], None)
 
 
 def test_the_history_entry_names_who_ended_it_and_how():
@@ -313,12 +328,12 @@ def test_the_history_entry_names_who_ended_it_and_how():
         stored_job(reexport=True), Failed("NO_DATA", "n"), guard=Guard.ATTEMPT, reexport=stored_reexport()
     )
 
-    cancelled_entry = cancelled.items[3]["Put"]["Item"]
+    cancelled_entry = cancelled.record_items[2]["Put"]["Item"]
     assert cancelled_entry["actor"] == {"S": "canceller-9"}
     assert cancelled_entry["details_json"]["S"] == (
         f'{{"job_id":"{JOB_ID}","reexport_id":"{REEXPORT_ID}","while":"pending"}}'
     )
-    completed_entry = completed.items[3]["Put"]["Item"]
+    completed_entry = completed.record_items[2]["Put"]["Item"]
     assert completed_entry["actor"] == {"S": "auditor-1"}  # the generator ends it on the requester's behalf
     assert '"error_code":"NO_DATA"' in completed_entry["details_json"]["S"]
     assert '"outcome":"failed"' in completed_entry["details_json"]["S"]

@@ -19,7 +19,7 @@ class Settings(BaseModel):
     roles_claim: str = Field("roles", alias="ROLES_CLAIM", min_length=1)
     max_period_days: int = Field(366, alias="MAX_PERIOD_DAYS", ge=1, le=3660)
     # Fairness between tenants: a tenant's jobs queued or running at once, and the Retry-After of a refusal.
-    max_active_jobs_per_tenant: int = Field(100, alias="MAX_ACTIVE_JOBS_PER_TENANT", ge=1, le=100000)
+    max_active_jobs_per_tenant: int = Field(100, alias="MAX_ACTIVE_JOBS_PER_TENANT", ge=1, le=1000)
     active_jobs_retry_after_seconds: int = Field(30, alias="ACTIVE_JOBS_RETRY_AFTER_SEC", ge=1, le=3600)
 
     reports_bucket: str = Field("", alias="REPORTS_BUCKET")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any, Protocol
@@ -27,6 +27,7 @@ from report_export.aws.dynamo.keys import job_key
 from report_export.aws.dynamo.reexports import ReexportRepository
 from report_export.aws.dynamo.table import StaleWrite, Table
 from report_export.aws.dynamo.updates import (
+    active_job_leave,
     attempt_update,
     end_reexport_update,
     history_put,
@@ -62,8 +63,9 @@ __all__ = [
     "job_ending",
 ]
 
-# A refused transaction that ends a job with its re-export is planned again and retried a few times:
-# a conflicting write to the record (a DELETE noting cancel_requested) is no reason to leave it active.
+# A refused transaction that ends a job is planned again and retried a few times: a conflicting write to
+# its re-export's record (a DELETE noting cancel_requested) or to the tenant's active jobs (another job
+# created or ending) is no reason to leave it active.
 _END_ATTEMPTS = 4
 _END_BACKOFF_SECONDS = 0.05
 _LATE = "the re-export was completed late; rows were not compared"
@@ -81,9 +83,15 @@ class Guard(Enum):
 
 @dataclass(frozen=True, slots=True)
 class Ending:
-    items: list[dict[str, Any]]
+    # The job's own items (its update and its place among the tenant's active jobs), then its re-export's.
+    job_items: list[dict[str, Any]]
+    record_items: list[dict[str, Any]] = field(default_factory=list)
     # The re-export as this ending leaves it; None when the job regenerates no report (or its record ended).
     record: Reexport | None = None
+
+    @property
+    def items(self) -> list[dict[str, Any]]:
+        return [*self.job_items, *self.record_items]
 
 
 class RowComparer(Protocol):
@@ -119,11 +127,16 @@ class JobEnding:
         """The items that end the job as `outcome` says, under `guard`. `reexport` is the job's record when
         the caller has read it (else it is read here); `at_version` holds the record to that version."""
         now = format_timestamp(now_utc())
-        items = [self._job_item(current, outcome, guard, now)]
+        job = current.job
+        # Leaving the active set is unconditional: the job's own update is what decides whether it ends.
+        job_items = [
+            self._job_item(current, outcome, guard, now),
+            active_job_leave(self._table.name, job.tenant_id, job.id),
+        ]
         if reexport is None:
             reexport = self._active_reexport(current.job)
         if reexport is None or not reexport.record.status.is_active:
-            return Ending(items)
+            return Ending(job_items)
         record = reexport.record
         changes = self._record_changes(reexport, current.job, outcome, guard, now)
         final = Reexport.model_validate({**record.model_dump(), **changes})
@@ -131,12 +144,12 @@ class JobEnding:
         update = end_reexport_update(
             record.tenant_id, record.id, changes, expected_version=reexport.version if at_version else None
         )
-        items += [
+        record_items = [
             update.as_transact_item(self._table.name),
             release_original_update(record.tenant_id, record.report_id, record.id).as_transact_item(self._table.name),
             history_put(self._table.name, record.tenant_id, event),
         ]
-        return Ending(items, final)
+        return Ending(job_items, record_items, final)
 
     def apply(self, ending: Ending) -> None:
         """All of the ending or none of it (StaleWrite when any of its conditions failed)."""
@@ -153,15 +166,16 @@ class JobEnding:
     ) -> Ending | None:
         """Plan and apply; None when the job no longer allows it (another writer ended or took it).
 
-        A refusal while the job is still as read came from the re-export's side (a conflicting write to the
-        record): the ending is planned again. Should that keep failing, the job still ends, alone: a job left
-        running would never be claimed again, and the record left active is repaired on its next request."""
+        A refusal while the job is still as read came from elsewhere (a conflicting write to its re-export's
+        record, or another transaction on the tenant's active jobs): the ending is planned again. Should
+        that keep failing, the job still ends, alone: a job left running would never be claimed again, and
+        the record left active is repaired on its next request."""
         for attempt in range(_END_ATTEMPTS):
             ending = self.plan(current, outcome, guard=guard, actor=actor, context=context)
             try:
                 self.apply(ending)
             except StaleWrite:
-                if ending.record is None or not self._still_as_read(current, guard):
+                if not self._still_as_read(current, guard):
                     return None
                 time.sleep(random.uniform(0, _END_BACKOFF_SECONDS * 2**attempt))
                 continue
@@ -169,7 +183,7 @@ class JobEnding:
                 logger.info("Re-export ended with its job", extra={"reexport_id": ending.record.id})
             return ending
         logger.warning("The job and its re-export could not be ended together", extra={"job_id": current.job.id})
-        alone = Ending(ending.items[:1])
+        alone = Ending(ending.job_items)
         try:
             self.apply(alone)
         except StaleWrite:

@@ -11,7 +11,7 @@ from uuid6 import uuid7
 from report_export.aws import clients, secrets
 from report_export.aws.dynamo.codecs import StoredJob
 from report_export.aws.dynamo.history import HistoryRepository
-from report_export.aws.dynamo.jobs import CreateKeptFailing, IdempotencyKeyTaken, JobRepository
+from report_export.aws.dynamo.jobs import CreateKeptFailing, IdempotencyKeyTaken, JobRepository, TenantAtCapacity
 from report_export.aws.dynamo.table import StaleWrite, Table
 from report_export.aws.dynamo.updates import versioned_update
 from report_export.aws.sqs import GenerateQueue
@@ -94,7 +94,9 @@ class JobService:
         )
         created = new_event(job.id, HistoryEventType.CREATED, actor=job.requested_by, at=job.created_at)
         try:
-            self._jobs.create(job, params_hash=params_hash, created=created)
+            self._jobs.create(job, params_hash=params_hash, created=created, most_active=self.max_active_jobs)
+        except TenantAtCapacity:
+            raise self._too_many_active() from None
         except IdempotencyKeyTaken as taken:
             return CreateOutcome(self._replay(principal, taken, params_hash), replayed=True)
         except CreateKeptFailing:
@@ -116,19 +118,26 @@ class JobService:
         return CreateOutcome(job, replayed=False)
 
     def check_active_capacity(self, tenant_id: str) -> None:
-        """TooManyActiveJobs when the tenant already has its most jobs queued or running."""
-        most = self._settings.max_active_jobs_per_tenant
-        if self._jobs.active_count(tenant_id, at_most=most) >= most:
-            metrics.add_metric(name="JobsRefusedTooManyActive", unit="Count", value=1)
-            raise TooManyActiveJobs(
-                f"This tenant already has {most} jobs queued or running, the most it may have at once; "
-                "try again when some have finished",
-                retry_after_seconds=self._settings.active_jobs_retry_after_seconds,
-            )
+        """TooManyActiveJobs when the tenant already has its most jobs queued or running. Only a first
+        answer that spares a doomed write: the job's own transaction is what holds the limit exactly."""
+        if not self._jobs.active.has_room(tenant_id, most=self.max_active_jobs):
+            raise self._too_many_active()
+
+    def _too_many_active(self) -> TooManyActiveJobs:
+        metrics.add_metric(name="JobsRefusedTooManyActive", unit="Count", value=1)
+        return TooManyActiveJobs(
+            f"This tenant already has {self.max_active_jobs} jobs queued or running, the most it may have at "
+            "once; try again when some have finished",
+            retry_after_seconds=self._settings.active_jobs_retry_after_seconds,
+        )
 
     @property
     def max_period_days(self) -> int:
         return self._settings.max_period_days
+
+    @property
+    def max_active_jobs(self) -> int:
+        return self._settings.max_active_jobs_per_tenant
 
     def check_period_length(self, request: CreateJobRequest) -> None:
         period_days = request.period_days

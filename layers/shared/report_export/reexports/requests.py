@@ -114,7 +114,8 @@ class ReexportRequests:
                 raise ReportNotReexportable(
                     f"Only a report that succeeded can be re-exported; this one is {original.job.status.value}"
                 )
-            # Its job counts among the tenant's active ones like any other.
+            # Its job counts among the tenant's active ones like any other (also when a full tenant is what
+            # refused the transaction below: the check on the next pass answers 429).
             self._jobs.check_active_capacity(principal.tenant_id)
             try:
                 record, job = self._create(principal, original, overrides, reason)
@@ -259,7 +260,9 @@ class ReexportRequests:
             record,
             original_manifest=source.manifest,
             requested=requested,
-            job_items=self._records.jobs.new_job_items(job, params_hash=parameters.parameters_hash(), created=created),
+            job_items=self._records.jobs.new_job_items(
+                job, params_hash=parameters.parameters_hash(), created=created, most_active=self._jobs.max_active_jobs
+            ),
         )
         logger.append_keys(reexport_id=reexport_id)
         logger.info("Re-export requested", extra={"report_id": source.id, "job_id": job_id})

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import random
 import time
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from report_export.aws.dynamo import keys
+from report_export.aws.dynamo.active_jobs import ActiveJobs
 from report_export.aws.dynamo.codecs import (
     IdempotencyRecord,
     StoredJob,
@@ -18,7 +20,14 @@ from report_export.aws.dynamo.codecs import (
     stored_job,
 )
 from report_export.aws.dynamo.table import StaleWrite, Table
-from report_export.aws.dynamo.updates import ConditionalUpdate, attempt_update, history_put, job_update, put_new
+from report_export.aws.dynamo.updates import (
+    ConditionalUpdate,
+    active_job_enter,
+    attempt_update,
+    history_put,
+    job_update,
+    put_new,
+)
 from report_export.core.history import HistoryEvent
 from report_export.core.models.common import JobStatus, JobType
 from report_export.core.models.jobs import Job
@@ -30,32 +39,40 @@ class IdempotencyKeyTaken(Exception):
         self.record = record
 
 
+class TenantAtCapacity(Exception):
+    """The tenant already has its most jobs queued or running: nothing was written."""
+
+
 class CreateKeptFailing(Exception):
     """The job's transaction was cancelled on every attempt, and no other job holds its key: nothing was
     written, and the same request may be sent again."""
 
 
-# Transactions that write one idempotency key collide while both are in flight; the one cancelled
-# tries again, and then sees the other's key.
-_CREATE_ATTEMPTS = 4
-_CREATE_BACKOFF_SECONDS = 0.05
+# Transactions that write one idempotency key, or the tenant's active jobs, collide while both are in
+# flight; the one cancelled tries again (after a random pause, so that a burst spreads out), and then
+# sees the other's key or the tenant's place taken.
+_CREATE_ATTEMPTS = 8
+_CREATE_BACKOFF_SECONDS = 0.025
+_CREATE_BACKOFF_MAX_SECONDS = 1.0
 
 
 class JobRepository:
     def __init__(self, table: Table) -> None:
         self.table = table
+        self.active = ActiveJobs(table)
 
     def ping(self) -> None:
         """One cheap read that proves the table answers and the function may use it."""
         self.table.get(serialize(keys.HEALTH_KEY))
 
-    def create(self, job: Job, *, params_hash: str, created: HistoryEvent) -> None:
-        """Write a new job and its history entry "created"; with an idempotency key, claim the key in
-        the same transaction.
+    def create(self, job: Job, *, params_hash: str, created: HistoryEvent, most_active: int) -> None:
+        """Write a new job, its history entry "created" and its place among the tenant's active jobs; with
+        an idempotency key, claim the key in the same transaction.
 
-        Raises IdempotencyKeyTaken when the key is already claimed (by any job, finished or not).
+        Raises IdempotencyKeyTaken when the key is already claimed (by any job, finished or not), and
+        TenantAtCapacity when the tenant has `most_active` jobs queued or running.
         """
-        items = self.new_job_items(job, params_hash=params_hash, created=created)
+        items = self.new_job_items(job, params_hash=params_hash, created=created, most_active=most_active)
         if job.idempotency_key is not None:
             items.append(put_new(self.table.name, idempotency_item(job, params_hash=params_hash)))
         for attempt in range(_CREATE_ATTEMPTS):
@@ -69,16 +86,21 @@ class JobRepository:
                 record = self.idempotency_record(job.tenant_id, job.idempotency_key)
                 if record is not None:
                     raise IdempotencyKeyTaken(record)
+            if not self.active.has_room(job.tenant_id, most=most_active):
+                raise TenantAtCapacity(job.tenant_id)
             # Cancelled for another reason: a transaction of the same key still in flight, or throttling.
             # Nothing was written, so the same transaction is tried again.
-            time.sleep(_CREATE_BACKOFF_SECONDS * (attempt + 1))
+            time.sleep(random.uniform(0, min(_CREATE_BACKOFF_MAX_SECONDS, _CREATE_BACKOFF_SECONDS * 2**attempt)))
         raise CreateKeptFailing(job.id)
 
-    def new_job_items(self, job: Job, *, params_hash: str, created: HistoryEvent) -> list[dict[str, Any]]:
-        """The items that write a new job within another transaction (a re-export's)."""
+    def new_job_items(
+        self, job: Job, *, params_hash: str, created: HistoryEvent, most_active: int
+    ) -> list[dict[str, Any]]:
+        """The items that write a new job, also within another transaction (a re-export's)."""
         return [
             put_new(self.table.name, job_item(job, version=1, params_hash=params_hash)),
             history_put(self.table.name, job.tenant_id, created),
+            active_job_enter(self.table.name, job.tenant_id, job.id, most=most_active),
         ]
 
     def idempotency_record(self, tenant_id: str, key: str) -> IdempotencyRecord | None:
@@ -140,26 +162,6 @@ class JobRepository:
             filtered=False,
         )
         return [(item["PK"]["S"].removeprefix("TENANT#"), item["SK"]["S"].removeprefix("JOB#")) for item in found]
-
-    def active_count(self, tenant_id: str, *, at_most: int) -> int:
-        """How many of the tenant's jobs are queued or running, counted up to `at_most` (from the status
-        index: a job written a moment ago may not be counted yet)."""
-        counted = 0
-        for status in (JobStatus.QUEUED, JobStatus.RUNNING):
-            request: dict[str, Any] = {
-                "TableName": self.table.name,
-                "IndexName": keys.BY_STATUS_INDEX,
-                "KeyConditionExpression": "GSI1PK = :pk",
-                "ExpressionAttributeValues": serialize({":pk": keys.status_pk(tenant_id, status)}),
-                "Select": "COUNT",
-            }
-            while counted < at_most:
-                response = self.table.client.query(**request, Limit=at_most - counted)
-                counted += response["Count"]
-                if "LastEvaluatedKey" not in response:
-                    break
-                request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-        return counted
 
     def query(
         self,

@@ -7,6 +7,8 @@
   schedule        PK=TENANT#{tenant}  SK=SCHEDULE#{schedule_id}       (UUIDv7)
   schedule run    PK=TENANT#{tenant}  SK=SCHEDULE_RUN#{schedule_id}#{start_date}#{job_id}  (by period)
   schedule count  PK=TENANT#{tenant}  SK=SCHEDULE_COUNT                (in each create's and delete's transaction)
+  active jobs     PK=TENANT#{tenant}  SK=ACTIVE_JOBS                   (the ids of its queued and running jobs: in
+                                                                       each create's and each ending's transaction)
 Indexes for the list filters, so a filtered page is read from an index instead of filtered away:
   ByStatus  GSI1PK=TENANT#{tenant}#STATUS#{status}            GSI1SK=JOB#{job_id}
             GSI1PK=TENANT#{tenant}#REEXPORT_STATUS#{status}   GSI1SK=REEXPORT#{reexport_id}
@@ -39,8 +41,11 @@ def tenant_pk(tenant_id: str) -> str:
     return f"TENANT#{tenant_id}"
 
 
+JOB_PREFIX = "JOB#"
+
+
 def job_sk(job_id: str) -> str:
-    return f"JOB#{job_id}"
+    return f"{JOB_PREFIX}{job_id}"
 
 
 def idempotency_sk(key: str) -> str:
@@ -103,6 +108,13 @@ SCHEDULE_COUNT_SK = "SCHEDULE_COUNT"
 
 def schedule_count_key(tenant_id: str) -> dict[str, Any]:
     return {"PK": {"S": tenant_pk(tenant_id)}, "SK": {"S": SCHEDULE_COUNT_SK}}
+
+
+ACTIVE_JOBS_SK = "ACTIVE_JOBS"
+
+
+def active_jobs_key(tenant_id: str) -> dict[str, Any]:
+    return {"PK": {"S": tenant_pk(tenant_id)}, "SK": {"S": ACTIVE_JOBS_SK}}
 
 
 def schedule_key(tenant_id: str, schedule_id: str) -> dict[str, Any]:

@@ -63,10 +63,10 @@ class Table:
             request["ExpressionAttributeValues"] = serialize(values)
         self._conditionally(self.client.delete_item, request, key["SK"]["S"])
 
-    def get_many(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def get_many(self, keys: list[dict[str, Any]], *, consistent: bool = False) -> list[dict[str, Any]]:
         """The items that exist among `keys` (at most 100), in no particular order."""
         found: list[dict[str, Any]] = []
-        pending: dict[str, Any] = {self.name: {"Keys": keys}} if keys else {}
+        pending: dict[str, Any] = {self.name: {"Keys": keys, "ConsistentRead": consistent}} if keys else {}
         # Unprocessed keys (throttling) are asked for again; BatchGetItem gives no order anyway.
         for _ in range(5):
             if not pending:

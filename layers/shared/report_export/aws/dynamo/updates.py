@@ -296,3 +296,40 @@ def put_new(table_name: str, item: dict[str, Any]) -> dict[str, Any]:
 
 def history_put(table_name: str, tenant_id: str, event: HistoryEvent) -> dict[str, Any]:
     return put_new(table_name, history_item(tenant_id, event))
+
+
+# The tenant's active jobs are a string set of job ids on one item rather than a counter: a job enters
+# it in the transaction that creates the job and leaves it in the one that ends it, and an id left
+# behind by any other write can be recognised (its job has ended) and removed, where a counter that
+# drifted could never be corrected and would lock a tenant out.
+ACTIVE_JOBS_ATTRIBUTE = "active_jobs"
+
+
+def active_job_enter(table_name: str, tenant_id: str, job_id: str, *, most: int) -> dict[str, Any]:
+    """A transaction item that counts the new job among the tenant's active ones, refused when it has `most`."""
+    return {
+        "Update": {
+            "TableName": table_name,
+            "Key": keys.active_jobs_key(tenant_id),
+            "UpdateExpression": "ADD #active :job",
+            "ConditionExpression": "attribute_not_exists(#active) OR size(#active) < :most",
+            "ExpressionAttributeNames": {"#active": ACTIVE_JOBS_ATTRIBUTE},
+            "ExpressionAttributeValues": {":job": {"SS": [job_id]}, ":most": {"N": str(most)}},
+        }
+    }
+
+
+def active_jobs_leave(tenant_id: str, job_ids: list[str]) -> dict[str, Any]:
+    """The UpdateItem request (without its table) that removes ended jobs from the tenant's active ones;
+    unconditional, so applying it twice, or for a job that never entered, changes nothing."""
+    return {
+        "Key": keys.active_jobs_key(tenant_id),
+        "UpdateExpression": "DELETE #active :jobs",
+        "ExpressionAttributeNames": {"#active": ACTIVE_JOBS_ATTRIBUTE},
+        "ExpressionAttributeValues": {":jobs": {"SS": job_ids}},
+    }
+
+
+def active_job_leave(table_name: str, tenant_id: str, job_id: str) -> dict[str, Any]:
+    """A transaction item that removes an ending job from the tenant's active ones."""
+    return {"Update": {"TableName": table_name, **active_jobs_leave(tenant_id, [job_id])}}
