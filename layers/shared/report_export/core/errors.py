@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
@@ -150,14 +151,23 @@ class AuthorizerRejection(BaseModel):
 
 
 _MAX_VALIDATION_ISSUES = 5
-_MAX_LOCATION_PART = 64
+# A location names a field of the schema, or a key the client sent (in a map such as filters): a key is
+# shown only when it is a plain identifier, so that no markup, control or look-alike text is sent back.
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+def _location_part(part: object) -> str:
+    if isinstance(part, int):
+        return str(part)
+    text = str(part)
+    return text if _PLAIN_NAME.fullmatch(text) else "(a key)"
 
 
 def describe_validation_errors(errors: Iterable[dict[str, Any]]) -> str:
     """A readable summary of what is wrong, naming fields but never echoing the values sent."""
     issues: list[str] = []
     for error in errors:
-        location = [str(part)[:_MAX_LOCATION_PART] for part in error.get("loc", ())]
+        location = [_location_part(part) for part in error.get("loc", ())]
         source, fields = (location[0], location[1:]) if location else ("", [])
         kind = error.get("type", "")
         message = str(error.get("msg", "is invalid")).removeprefix("Value error, ")

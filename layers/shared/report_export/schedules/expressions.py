@@ -52,12 +52,12 @@ class _Field:
         if _is_number(token):
             number = int(token)
             if not self.low <= number <= self.high:
-                raise _cron_error(f"{self.name} value {number} is out of range {self.low}-{self.high}", example)
+                raise _cron_error(f"{self.name} values must be within {self.low}-{self.high}", example)
             return number
         if token.upper() in self.names:
             return self.low + self.names.index(token.upper())
         allowed = f"{self.low}-{self.high}" + (f" or {self.names[0]}-{self.names[-1]}" if self.names else "")
-        raise _cron_error(f"{self.name} value {token!r} is not a number or name ({allowed})", example)
+        raise _cron_error(f"{self.name} values must be numbers or names ({allowed})", example)
 
 
 _MINUTES = _Field("minutes", 0, 59)
@@ -180,11 +180,9 @@ def _parse_rate(body: str) -> Rate:
         raise InvalidExpression(f"A rate expression is rate(value unit), e.g. {RATE_EXAMPLE}")
     value, unit = parts
     if not _is_number(value) or int(value) == 0:
-        raise InvalidExpression(f"The rate value must be a positive whole number, not {value!r}; e.g. {RATE_EXAMPLE}")
+        raise InvalidExpression(f"The rate value must be a positive whole number; e.g. {RATE_EXAMPLE}")
     if unit not in _RATE_UNITS:
-        raise InvalidExpression(
-            f"The rate unit must be minute(s), hour(s) or day(s), not {unit!r}; e.g. {RATE_EXAMPLE}"
-        )
+        raise InvalidExpression(f"The rate unit must be minute(s), hour(s) or day(s); e.g. {RATE_EXAMPLE}")
     plural = _RATE_UNITS[unit]
     if int(value) > _LONGEST_RATE // timedelta(**{plural: 1}):
         raise InvalidExpression(f"A rate must be at most {_LONGEST_RATE.days} days; e.g. {RATE_EXAMPLE}")
@@ -216,20 +214,20 @@ def _values(text: str, field: _Field, example: str = CRON_EXAMPLE, steps: bool =
     """The sorted values a list of `*`, `a`, `a-b` and (if `steps`) `x/n` items selects."""
     if "?" in text:
         if field in (_DAY_OF_MONTH, _DAY_OF_WEEK):
-            raise _cron_error(f"? must be the whole {field.name} field, not part of {text!r}", example)
+            raise _cron_error(f"? must be the whole {field.name} field, not part of a list or range", example)
         raise _cron_error(f"? is only allowed in the day-of-month or day-of-week field, not in {field.name}")
     selected: set[int] = set()
     for item in text.split(","):
         if not item:
-            raise _cron_error(f"the {field.name} field {text!r} has an empty list item", example)
+            raise _cron_error(f"the {field.name} field has an empty list item", example)
         base, slash, step_text = item.partition("/")
         step = 1
         if slash:
             if not steps:
-                raise _cron_error(f"{field.name} does not take increments (/), got {item!r}", example)
+                raise _cron_error(f"{field.name} does not take increments (/)", example)
             limit = field.high - field.low + 1
             if not _is_number(step_text) or not 1 <= int(step_text) <= limit:
-                raise _cron_error(f"the increment in {item!r} must be a whole number from 1 to {limit}", example)
+                raise _cron_error(f"an increment in {field.name} must be a whole number from 1 to {limit}", example)
             step = int(step_text)
         if base == "*":
             start, end = field.low, field.high
@@ -239,7 +237,7 @@ def _values(text: str, field: _Field, example: str = CRON_EXAMPLE, steps: bool =
             if start > end:
                 # Whether Scheduler wraps a range like 22-2 around is not documented: refuse, not guess.
                 raise _cron_error(
-                    f"the {field.name} range {base!r} runs backwards; write a wrap-around as a list, like 22-23,0-2",
+                    f"a {field.name} range runs backwards; write a wrap-around as a list, like 22-23,0-2",
                     example,
                 )
         else:
@@ -259,7 +257,7 @@ def _month_rule(text: str) -> DayRule:
         return DayRule("nearest_weekday", (_DAY_OF_MONTH.value(upper[:-1], "cron(0 6 15W * ? *)"),))
     if "L" in upper or "W" in upper:
         raise _cron_error(
-            f"day-of-month {text!r} is not valid: L, LW and W (as in 15W) stand alone, not in lists or ranges",
+            "day-of-month is not valid: L, LW and W (as in 15W) stand alone, not in lists or ranges",
             "cron(0 6 L * ? *) (the last day of each month)",
         )
     return DayRule("month_days", _values(text, _DAY_OF_MONTH))
@@ -273,7 +271,7 @@ def _week_rule(text: str) -> DayRule:
         day, _, nth = upper.partition("#")
         if "," in upper or "-" in day or not _is_number(nth) or not 1 <= int(nth) <= 5:
             raise _cron_error(
-                f"day-of-week {text!r} is not valid: # takes one day and a week number 1-5, alone in the field",
+                "day-of-week is not valid: # takes one day and a week number 1-5, alone in the field",
                 "cron(0 6 ? * 3#2 *) (the second Tuesday)",
             )
         return DayRule("nth_of_week", (_DAY_OF_WEEK.value(day, "cron(0 6 ? * 3#2 *)"),), int(nth))
@@ -281,7 +279,7 @@ def _week_rule(text: str) -> DayRule:
         return DayRule("last_of_week", (_DAY_OF_WEEK.value(upper[:-1], "cron(0 6 ? * 6L *)"),))
     if "L" in upper:  # no day name has an L in it
         raise _cron_error(
-            f"day-of-week {text!r} is not valid: L (as in 6L, the last Friday) stands alone in the field",
+            "day-of-week is not valid: L (as in 6L, the last Friday) stands alone in the field",
             "cron(0 6 ? * 6L *) (the last Friday of each month)",
         )
     return DayRule("weekdays", _values(text, _DAY_OF_WEEK, "cron(0 6 ? * MON-FRI *)", steps=False))

@@ -60,11 +60,11 @@ def _iana_zone_names() -> frozenset[str]:
 def time_zone(name: str) -> ZoneInfo:
     """The IANA zone; ValueError for a name that is not one."""
     if name not in _iana_zone_names():
-        raise ValueError(f"{name[:64]!r} is not an IANA time zone name (e.g. Europe/Oslo)")
+        raise ValueError("time_zone must be an IANA time zone name (e.g. Europe/Oslo)")
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise ValueError(f"{name!r} is not an IANA time zone name (e.g. Europe/Oslo)") from None
+        raise ValueError("time_zone must be an IANA time zone name (e.g. Europe/Oslo)") from None
 
 
 def _known_zone(name: str) -> str:
