@@ -157,7 +157,11 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--upstream-port", type=int, default=DEFAULT_PORTS["upstream"], help="sample upstream port")
     run.add_argument("--region", default="eu-west-1")
     run.add_argument(
-        "--env", action="append", default=[], metavar="NAME=VALUE", help="extra variable for every function"
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="variable for every function, over the template's own (repeatable)",
     )
     run.add_argument(
         "--visibility-timeout",

@@ -198,6 +198,10 @@ class _Sandbox:
     def alive(self) -> bool:
         return self._process.is_alive()
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid
+
     def kill(self) -> None:
         self._process.kill()
 
@@ -239,6 +243,15 @@ class LocalFunction:
             return
         self._wait_ready(sandbox, timeout_sec)
         self._release(sandbox)
+
+    def processes(self) -> dict[str, list[int]]:
+        """The process ids of its sandboxes: busy (in an invocation) and idle. Killing a busy one from
+        outside is how a test kills a worker mid-file, as Lambda loses a sandbox that runs out of memory."""
+        with self._available:
+            return {
+                "busy": sorted(pid for sandbox in self._busy if (pid := sandbox.pid) is not None),
+                "idle": sorted(pid for sandbox in self._idle if (pid := sandbox.pid) is not None),
+            }
 
     def invoke(self, event: Any) -> Any:
         """The handler's result, or FunctionError when it raised or timed out."""

@@ -57,7 +57,7 @@ class StackOptions:
     upstream_port: int = DEFAULT_PORTS["upstream"]
     region: str = "eu-west-1"
     parameters: dict[str, str] = field(default_factory=dict)
-    environment: dict[str, str] = field(default_factory=dict)  # extra variables for every function
+    environment: dict[str, str] = field(default_factory=dict)  # variables for every function, over the template's
     key_file: Path = DEFAULT_KEY_FILE
     visibility_timeout: int | None = None  # overrides every queue's VisibilityTimeout (demos, tests)
     ready_file: Path | None = None
@@ -142,11 +142,13 @@ class LocalStack:
             _write_atomically(options.ready_file, json.dumps(self.describe(), indent=2))
 
     def _begin_functions(self, template: Template, aws: LocalAws, sources: list[QueueSource]) -> None:
-        runtime_variables = {**aws.runtime_variables(), **LOCAL_RUNTIME_VARIABLES, **self.options.environment}
+        runtime_variables = {**aws.runtime_variables(), **LOCAL_RUNTIME_VARIABLES}
         api_urls = _default_api_urls(template)
         for logical_id, spec in function_specs(template).items():
             # Links the functions hand out (the e-mail's file link) point at this gateway.
             environment = {name: _replace_all(text, api_urls, self.api_url) for name, text in spec.environment.items()}
+            # --env has the last word, the template's own variables included (a short lease for a demo or a test).
+            environment.update(self.options.environment)
             concurrency = max(
                 [source.concurrency for source in sources if source.function == logical_id], default=API_CONCURRENCY
             )
@@ -241,6 +243,7 @@ class LocalStack:
             "rss_mb": round(_resident_kib() / 1024, 1),
             "peak_rss_mb": round(peak_kib / 1024, 1),
             "note": "moto holds every object, item and message in this process; restart the stack to free it",
+            "functions": {logical_id: function.processes() for logical_id, function in self._functions.items()},
         }
 
     def _scheduler_schedules(self) -> list[SchedulerSchedule]:

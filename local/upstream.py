@@ -121,14 +121,13 @@ class SampleUpstream:
             time.sleep(knobs.delay_sec)
         if knobs.raw_page is not None:
             return 200, {}, json.dumps(knobs.raw_page).encode()
-        records = _records(definition, query, knobs)
         offset = int(query.get("cursor", "0") or 0)
         limit = min(int(query.get("limit", "100")), knobs.page_size_cap)
-        items = records[offset : offset + limit]
+        items = _records(definition, query, knobs, offset, offset + limit)
         next_offset = offset + limit
-        body: dict[str, Any] = {"items": items, "nextCursor": str(next_offset) if next_offset < len(records) else None}
+        body: dict[str, Any] = {"items": items, "nextCursor": str(next_offset) if next_offset < knobs.rows else None}
         if knobs.report_total:
-            body["total"] = len(records)
+            body["total"] = knobs.rows
         if knobs.watermark:
             body["watermark"] = knobs.watermark
         return 200, {}, json.dumps(body).encode()
@@ -176,17 +175,27 @@ class SampleUpstream:
         return Handler
 
 
-def _records(definition: ReportDefinition, query: dict[str, str], knobs: UpstreamKnobs) -> list[dict[str, Any]]:
+def _records(
+    definition: ReportDefinition, query: dict[str, str], knobs: UpstreamKnobs, first: int = 0, stop: int | None = None
+) -> list[dict[str, Any]]:
+    """Records first..stop-1 of the report (all of them by default). Each is derived from its own index and
+    the query alone, so any page costs the same whatever the report's size or the page's position."""
     scope = "|".join(query.get(name, "") for name in ("tenant_id", "farm_id", "barn_id", "batch_id"))
     start = date.fromisoformat(query.get("start_date", "2025-01-01"))
     end = date.fromisoformat(query.get("end_date", "2025-01-31"))
     seed = hashlib.sha256(f"{definition.job_type}|{scope}|{start}|{end}|{knobs.data_version}".encode()).digest()
-    rng = random.Random(seed)
+    base = int.from_bytes(seed, "big")
     period_s = ((end - start).days + 1) * 86400
     origin = datetime(start.year, start.month, start.day, tzinfo=UTC)
     ordering_column = definition.sort_key[0]
+    stop = knobs.rows if stop is None else min(stop, knobs.rows)
+    swapped = knobs.out_of_order_at if knobs.out_of_order_at is not None and 0 < knobs.out_of_order_at else None
     records = []
-    for index in range(knobs.rows):
+    for position in range(max(first, 0), stop):
+        index = position
+        if swapped is not None and swapped < knobs.rows and position in (swapped - 1, swapped):
+            index = swapped if position == swapped - 1 else swapped - 1
+        rng = random.Random(base + index)
         moment = origin + timedelta(seconds=period_s * index // max(knobs.rows, 1))
         record: dict[str, Any] = {}
         for column in definition.columns:
@@ -200,13 +209,10 @@ def _records(definition: ReportDefinition, query: dict[str, str], knobs: Upstrea
                 record[column.name] = None
             else:
                 record[column.name] = _value(column.kind, column.name, rng, moment)
+        if position == knobs.bad_record_at:
+            record[definition.columns[-1].name] = {"unexpected": "object"}
+            record[definition.sort_key[0]] = "not a date"
         records.append(record)
-    if knobs.bad_record_at is not None and knobs.bad_record_at < len(records):
-        records[knobs.bad_record_at][definition.columns[-1].name] = {"unexpected": "object"}
-        records[knobs.bad_record_at][definition.sort_key[0]] = "not a date"
-    if knobs.out_of_order_at is not None and 0 < knobs.out_of_order_at < len(records):
-        position = knobs.out_of_order_at
-        records[position - 1], records[position] = records[position], records[position - 1]
     return records
 
 

@@ -14,6 +14,7 @@ from report_export.aws import clients
 from report_export.core.models.common import format_timestamp, now_utc
 from report_export.sweeping.sweeper import sweeper
 
+from conftest import valid_job_request
 from support.reexports import JOBS, REEXPORTS, put_succeeded_report, run_worker
 from support.sweeping import expire_the_lease, forget_when_the_job_was_queued
 from support.tables import job_repository
@@ -60,6 +61,21 @@ def test_a_job_whose_worker_died_is_requeued_and_a_later_attempt_finishes_it_wit
     assert f"/{job_id}/2/" in finished["file_path"]  # the second attempt's
     keys = [item["Key"] for item in aws.s3.list_objects_v2(Bucket=aws.bucket).get("Contents", [])]
     assert keys == [finished["file_path"]]
+
+
+def test_the_next_attempt_aborts_the_upload_a_dead_worker_left_open_and_only_that(api, aws):
+    job_id = a_worker_died_mid_run(api, aws)
+    other_job = api.create_job(valid_job_request(idempotency_key="another-job")).json["id"]
+    left_open = aws.s3.create_multipart_upload(Bucket=aws.bucket, Key=f"tenants/tenant-a/jobs/{job_id}/1/part.csv")
+    other = aws.s3.create_multipart_upload(Bucket=aws.bucket, Key=f"tenants/tenant-a/jobs/{other_job}/1/part.csv")
+
+    sweeper().sweep()
+    run_worker(aws)
+
+    assert job(api, job_id)["status"] == "succeeded"
+    still_open = aws.s3.list_multipart_uploads(Bucket=aws.bucket).get("Uploads", [])
+    assert [upload["UploadId"] for upload in still_open] == [other["UploadId"]]
+    assert left_open["UploadId"] not in {upload["UploadId"] for upload in still_open}
 
 
 def test_a_live_worker_keeps_its_job(api, aws):

@@ -20,7 +20,7 @@ from report_export.aws import clients, secrets
 from report_export.aws.dynamo.codecs import StoredJob
 from report_export.aws.dynamo.jobs import JobRepository
 from report_export.aws.dynamo.table import StaleWrite, Table
-from report_export.aws.s3 import MultipartUpload
+from report_export.aws.s3 import MultipartUpload, abort_uploads
 from report_export.core.history import SERVICE_ACTOR
 from report_export.core.models.common import Compression, JobStatus, format_timestamp, now_utc
 from report_export.core.models.jobs import GenerateJobMessage, Job
@@ -51,7 +51,15 @@ def file_name_for(job: Job, definition: ReportDefinition, extension: str) -> str
 
 def object_key(job: Job, attempt: int, file_name: str) -> str:
     # The attempt keeps attempts apart: a stale attempt's rollback must never delete a newer one's file.
-    return f"tenants/{job.tenant_id}/jobs/{job.id}/{attempt}/{file_name}"
+    return f"{attempt_prefix(job, attempt)}{file_name}"
+
+
+def job_prefix(job: Job) -> str:
+    return f"tenants/{job.tenant_id}/jobs/{job.id}/"
+
+
+def attempt_prefix(job: Job, attempt: int) -> str:
+    return f"{job_prefix(job)}{attempt}/"
 
 
 def encode_pages(
@@ -134,6 +142,8 @@ class Generator:
         logger.append_keys(attempt=claimed.attempt)
         logger.info("Generation started", extra={"job_type": claimed.job.job_type.value})
         self._ending.started(claimed)
+        if claimed.attempt > 1:
+            self._abort_earlier_uploads(claimed)
         try:
             # The hand-over is inside: a file the state machine never heard of must not leave the job running.
             self._hand_over.succeeded(claimed, self._produce(claimed))
@@ -172,6 +182,25 @@ class Generator:
         if current.job.cancel_requested:
             raise JobCancelled()
         return current
+
+    def _abort_earlier_uploads(self, claimed: StoredJob) -> None:
+        """An attempt whose process was killed mid-file left its multipart upload open: this attempt owns
+        the job now, so it ends them. A failure here stops nothing (the bucket's lifecycle rule removes
+        incomplete uploads after a day)."""
+        job = claimed.job
+        try:
+            aborted = abort_uploads(
+                self._s3,
+                bucket=self._settings.reports_bucket,
+                prefix=job_prefix(job),
+                keep_prefix=attempt_prefix(job, claimed.attempt),
+            )
+        except Exception:
+            logger.warning("Could not abort the uploads of earlier attempts", exc_info=True)
+            return
+        if aborted:
+            logger.warning("Aborted uploads left open by earlier attempts", extra={"count": aborted})
+            metrics.add_metric(name="AbandonedUploadsAborted", unit="Count", value=aborted)
 
     def _produce(self, claimed: StoredJob) -> ReportFile:
         job = claimed.job
