@@ -115,6 +115,17 @@ def jwt_authorizers(template: Template) -> dict[tuple[str, str], dict[str, Any]]
     return found
 
 
+def joined_headers(headers: list[tuple[str, str]]) -> dict[str, str]:
+    """Headers as API Gateway hands them on (and reads them for its authorizer): names in lower case, a
+    header sent twice joined with a comma, so two Authorization headers make one token that fails."""
+    joined: dict[str, str] = {}
+    for name, value in headers:
+        name = name.lower()
+        separator = ";" if name == "cookie" else ","
+        joined[name] = f"{joined[name]}{separator}{value}" if name in joined else value
+    return joined
+
+
 def http_api_event(
     route: Route,
     *,
@@ -130,14 +141,8 @@ def http_api_event(
     domain: str,
 ) -> dict[str, Any]:
     """The API Gateway HTTP API payload format 2.0 event for one request."""
-    joined: dict[str, str] = {}
-    cookies: list[str] = []
-    for name, value in headers:
-        name = name.lower()
-        if name == "cookie":
-            cookies.extend(part.strip() for part in value.split(";") if part.strip())
-            continue
-        joined[name] = f"{joined[name]},{value}" if name in joined else value
+    joined = joined_headers(headers)
+    cookies = [part.strip() for part in joined.pop("cookie", "").split(";") if part.strip()]
     query: dict[str, str] = {}
     for name, value in parse_qsl(raw_query, keep_blank_values=True):
         query[name] = f"{query[name]},{value}" if name in query else value
@@ -256,7 +261,7 @@ class Gateway:
     def handle(self, method: str, target: str, headers: list[tuple[str, str]], body: bytes, source_ip: str) -> Reply:
         split = urlsplit(target)
         path, raw_query = split.path or "/", split.query
-        header_map = {name.lower(): value for name, value in headers}
+        header_map = joined_headers(headers)
         if path.startswith(LOCAL_PREFIX) and self._local_endpoints is not None:
             query = dict(parse_qsl(raw_query, keep_blank_values=True))
             answer = self._local_endpoints(method, path, query, body)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 import requests
 
@@ -50,6 +51,16 @@ class RunningStack:
 
     def reset_knobs(self) -> None:
         requests.delete(f"{self.upstream}/_knobs", timeout=5).raise_for_status()
+
+    def aws_client(self, service: str) -> Any:
+        """A boto3 client of the stack's emulated AWS (moto server takes any credentials)."""
+        return boto3.client(
+            service,
+            endpoint_url=self.aws,
+            region_name="eu-west-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local-secret",
+        )
 
     def log_tail(self, lines: int = 60) -> str:
         return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])

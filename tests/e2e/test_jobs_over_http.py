@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import http.client
 import io
 import re
 import time
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -186,3 +188,17 @@ def test_a_route_the_template_does_not_declare_is_404(stack):
 
     assert response.status_code == 404
     assert response.json() == {"message": "Not Found"}
+
+
+def test_two_authorization_headers_are_one_token_that_fails(stack: RunningStack):
+    # API Gateway joins a repeated header with a comma: neither token, alone, is what the authorizer reads.
+    address = urlsplit(stack.api)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
+    connection.putrequest("GET", JOBS)
+    connection.putheader("Authorization", f"Bearer {stack.token('tenant-a')}")
+    connection.putheader("Authorization", f"Bearer {stack.token('tenant-b')}")
+    connection.endheaders()
+    response = connection.getresponse()
+
+    assert response.status == 401, response.read()
+    connection.close()

@@ -7,7 +7,6 @@ import hashlib
 import time
 from typing import Any
 
-import boto3
 import requests
 
 from .running_stack import JOBS, RunningStack, wait_for_job
@@ -49,13 +48,7 @@ def test_a_report_whose_file_was_deleted_is_regenerated_byte_identical(stack):
     assert hashlib.sha256(original_bytes).hexdigest() == original["sha256"]
 
     # When its file is lost from the bucket
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=stack.aws,
-        region_name="eu-west-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
+    s3 = stack.aws_client("s3")
     bucket = next(bucket["Name"] for bucket in s3.list_buckets()["Buckets"] if "report" in bucket["Name"])
     s3.delete_object(Bucket=bucket, Key=original["file_path"])
     gone = requests.get(f"{stack.api}{JOBS}/{original['id']}/download", headers=stack.headers(), timeout=10)

@@ -12,7 +12,6 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 
 from .running_stack import RunningStack
@@ -22,14 +21,7 @@ POISON = "this is not a wake-up message"
 
 @pytest.fixture
 def sqs(stack: RunningStack) -> Any:
-    return boto3.client(
-        "sqs",
-        endpoint_url=stack.aws,
-        region_name="eu-west-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local-secret",
-        aws_session_token="local-session",
-    )
+    return stack.aws_client("sqs")
 
 
 @pytest.fixture

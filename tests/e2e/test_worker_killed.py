@@ -13,7 +13,6 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 import requests
 
@@ -35,14 +34,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
 
 @pytest.fixture
 def s3(stack: RunningStack) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=stack.aws,
-        region_name="eu-west-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local-secret",
-        aws_session_token="local-session",
-    )
+    return stack.aws_client("s3")
 
 
 def open_uploads(s3: Any, prefix: str) -> list[tuple[str, str]]:

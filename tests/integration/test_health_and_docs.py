@@ -140,3 +140,16 @@ def test_the_put_schema_of_a_reexport_says_it_needs_something_to_do(api):
         {"required": ["notification_sent"], "properties": {"notification_sent": {"const": True}}},
     ]
     assert api.call("PUT", f"{REEXPORTS}/019a8f0e-3a51-7c2e-9d41-4a0b5c6d7e8f", body={}).status == 400
+
+
+def test_every_operation_that_reaches_aws_documents_its_503(api, aws):
+    # rest.py answers 503 SERVICE_UNAVAILABLE on any route when AWS cannot be reached (or throttles).
+    document = api.call("GET", "/api-docs/openapi.json", authenticated=False).json
+    missing = [
+        f"{method.upper()} {path}"
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        if "401" in operation.get("responses", {}) and "503" not in operation["responses"]
+    ]
+
+    assert missing == []

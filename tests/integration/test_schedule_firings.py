@@ -61,6 +61,32 @@ def test_a_firing_makes_the_job_its_record_defines_and_the_schedule_lists_the_ru
     ]
 
 
+@pytest.mark.parametrize("same_parameters", [True, False])
+def test_a_client_cannot_take_a_schedules_period_with_its_idempotency_key(api, aws, same_parameters):
+    # The key of a firing can be worked out (the schedule id, the period, a hash of public parameters): a
+    # client creating a job under it first would make the firing fail, or adopt the client's job, for good.
+    schedule = create(api)
+    export = schedule["export"]
+    parameters = {name: export[name] for name in ("job_type", "format", "farm_id")}
+    taken = {
+        **parameters,
+        "format": export["format"] if same_parameters else "json",
+        "start_date": "2026-02-01",
+        "end_date": "2026-02-28",
+    }
+    for key in (f"schedule:{schedule['id']}:2026-02-01:2026-02-28:0123456789ab", "schedule:x"):
+        refused = api.create_job({**taken, "idempotency_key": key}, roles="[farm_manager]")
+
+        assert (refused.status, refused.error_code) == (400, "VALIDATION_ERROR"), refused.body
+        assert "reserved for scheduled exports" in refused.json["error"]["message"]
+
+    made = fire("tenant-a", schedule["id"])
+
+    assert made["replayed"] is False
+    job = api.call("GET", f"{JOBS}/{made['job_id']}").json
+    assert (job["schedule_id"], job["requested_by"]) == (schedule["id"], f"schedule:{schedule['id']}")
+
+
 def test_a_refired_schedule_makes_no_second_job_and_one_run_while_the_next_period_makes_both(api, aws):
     schedule = create(api)
 

@@ -675,6 +675,21 @@ def test_given_topic_gone_when_result_succeeds_then_result_stays_stored_and_exec
     assert [event["detail-type"] for event in world.events()] == ["Report Job Succeeded"]
 
 
+def test_given_announce_outcome_then_nothing_is_stored_and_the_job_is_announced(world):
+    world.put_job()
+    before = world.job()
+    execution_input = result_input(world, "succeeded")
+    execution_input.update(outcome="announce", store=None, object=None, rollback=None)
+
+    execution = world.run(execution_input)
+
+    assert execution["status"] == "SUCCEEDED"
+    after = world.job()
+    assert after["status"] == before["status"]  # the store step was skipped
+    assert "notification_sent_at" in after
+    assert [event["detail-type"] for event in world.events()] == ["Report Job Succeeded"]
+
+
 def test_given_unknown_outcome_when_started_then_execution_fails_without_touching_the_job(world):
     world.put_job()
     before = world.job()

@@ -72,9 +72,10 @@ def success_response(model: type[BaseModel], description: str) -> dict[str, Any]
 
 
 def error_responses(*statuses: int, conflict: str | None = None) -> dict[int, Any]:
-    """OpenAPI response entries for a route's error statuses, all with the one envelope."""
+    """OpenAPI response entries for a route's error statuses, all with the one envelope. Every route that
+    declares its errors reads or writes AWS, so each may also answer 503 when AWS cannot be reached."""
     responses: dict[int, Any] = {}
-    for status in statuses:
+    for status in sorted({*statuses, 503}):
         description = conflict if status == 409 and conflict else _ERROR_DESCRIPTIONS[status]
         # A 401 comes from the gateway's authorizer (its own body) or from the function (the envelope).
         model = ErrorEnvelope | AuthorizerRejection if status == 401 else ErrorEnvelope

@@ -65,9 +65,10 @@ class ExecutionInput(BaseModel):
     job_id: str
     job_type: str
     attempt: int
-    outcome: Literal["succeeded", "failed"]
+    # "announce": a job that ended earlier but was never announced; nothing is stored, only announced.
+    outcome: Literal["succeeded", "failed", "announce"]
     key: dict[str, Any]
-    store: Transaction
+    store: Transaction | None
     announcement: Announcement
     # A success only: the new object, deleted if the result cannot be stored, and how the job then fails.
     object: StoredObject | None = None
@@ -103,8 +104,8 @@ def execution_input(
     job: Job,
     attempt: int,
     *,
-    outcome: Literal["succeeded", "failed"],
-    store_items: list[dict[str, Any]],
+    outcome: Literal["succeeded", "failed", "announce"],
+    store_items: list[dict[str, Any]] | None,
     announced: Announcement,
     stored_object: StoredObject | None = None,
     rollback: Rollback | None = None,
@@ -118,7 +119,9 @@ def execution_input(
         attempt=attempt,
         outcome=outcome,
         key=keys.job_key(job.tenant_id, job.id),
-        store=Transaction(
+        store=None
+        if store_items is None
+        else Transaction(
             items=store_items, token=str(uuid5(NAMESPACE_URL, f"report-export:{job.id}:{attempt}:{outcome}"))
         ),
         announcement=announced,

@@ -52,6 +52,11 @@ class Settings(BaseModel):
     # (5400 s): it counts as lost only well after that.
     sweep_released_after_seconds: int = Field(5700, alias="SWEEP_RELEASED_AFTER_SEC", ge=60)
     sweep_page_size: int = Field(100, alias="SWEEP_PAGE_SIZE", ge=10, le=1000)
+    # A job that ended without its announcement going out is announced again this long after it ended (and
+    # after each try), at most so many times: longer than the state machine's own 300 s, so that an
+    # execution still retrying is never doubled.
+    sweep_unannounced_after_seconds: int = Field(900, alias="SWEEP_UNANNOUNCED_AFTER_SEC", ge=300)
+    announce_attempts: int = Field(5, alias="ANNOUNCE_ATTEMPTS", ge=1, le=50)
     dead_letter_queue_url: str = Field("", alias="DEAD_LETTER_QUEUE_URL")
     # Tenants' schedules: the stage's EventBridge Scheduler group, what their firings invoke (and with which
     # role), where a firing Scheduler cannot deliver is kept, and how long a schedule change may stay

@@ -19,7 +19,7 @@ from report_export.aws.stepfunctions import (
     request_token,
 )
 from report_export.aws.stepfunctions import StoredObject as ObjectToDelete
-from report_export.core.models.common import FileReference, format_timestamp, now_utc
+from report_export.core.models.common import FileReference, JobStatus, format_timestamp, now_utc
 from report_export.core.observability import logger, metrics
 from report_export.core.settings import Settings
 from report_export.core.signing import Signer
@@ -148,6 +148,55 @@ class HandOver:
                 now=format_timestamp(now_utc()),
             ),
             handed_over_by=handed_over_by,
+        )
+
+    def announce_again(self, ended: StoredJob, *, round_number: int) -> None:
+        """Announce a job that ended earlier without its announcement going out (SNS or EventBridge down
+        for longer than the state machine retries): the same event and notification, with a fresh link."""
+        self._state_machine.start(self.announcement_input(ended, round_number=round_number))
+
+    def announcement_input(self, ended: StoredJob, *, round_number: int) -> ExecutionInput:
+        job = ended.job
+        definition = definition_for(job.job_type)
+        record = self._ending.reexport_of(job)
+        now = now_utc()
+        if job.status is JobStatus.SUCCEEDED and job.file_path and job.sha256 and job.expires_at:
+            file = FileReference(
+                key=job.file_path,
+                file_name=job.file_name,
+                mime_type=job.mime_type,
+                size_bytes=job.size_bytes or 0,
+                sha256=job.sha256,
+                row_count=job.row_count,
+            )
+            link_expires_at = now + timedelta(seconds=self._settings.link_ttl_seconds)
+            event, notification = notices.succeeded(
+                job,
+                definition,
+                file,
+                expires_at=job.expires_at,
+                link=self._download_link(job.tenant_id, job.id, min(job.expires_at, link_expires_at)),
+                link_expires_at=link_expires_at,
+                record=record,
+            )
+        else:
+            event, notification = notices.failed(
+                job, definition, job.error_code or "FAILED", job.error_message or "", record=record
+            )
+        return execution_input(
+            job,
+            ended.attempt,
+            outcome="announce",
+            store_items=None,
+            announced=announcement(
+                self._settings.table_name,
+                job,
+                record,
+                event=event,
+                notification=notification,
+                now=format_timestamp(now),
+            ),
+            handed_over_by=f"announce-{round_number}",
         )
 
     def _expiry(self, stored: StoredObject) -> datetime:

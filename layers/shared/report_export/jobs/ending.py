@@ -238,6 +238,11 @@ class JobEnding:
         item = self._table.get(job_key(current.job.tenant_id, current.job.id), consistent=True)
         return stored_job(item) if item else None
 
+    def reexport_of(self, job: Job) -> Reexport | None:
+        """The record of the re-export a job regenerates, whatever its status (None for an ordinary job)."""
+        stored = self._active_reexport(job)
+        return stored.record if stored else None
+
     def _active_reexport(self, job: Job) -> StoredReexport | None:
         if not job.reexport_id:
             return None

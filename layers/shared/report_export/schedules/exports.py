@@ -23,7 +23,7 @@ from report_export.aws.dynamo.table import Table
 from report_export.core.auth import Principal
 from report_export.core.errors import ValidationFailed, describe_validation_errors
 from report_export.core.models.common import WRITER_ROLES, now_utc
-from report_export.core.models.jobs import CreateJobRequest
+from report_export.core.models.jobs import SCHEDULED_KEY_PREFIX, CreateJobRequest
 from report_export.core.models.schedules import ExportDefinition, ScheduledExport, ScheduleFiring, ScheduleRun
 from report_export.core.observability import logger, metrics
 from report_export.core.settings import get_settings
@@ -56,7 +56,7 @@ def job_request(definition: ExportDefinition, *, schedule_id: str, zone: str, fi
         raise ValidationFailed(describe_validation_errors(error.errors())) from None
     # One job per schedule, period and definition: a repeated firing gets its job back, and a schedule
     # changed within a period makes the job of what it now says (instead of being refused every time).
-    key = f"schedule:{schedule_id}:{start.isoformat()}:{end.isoformat()}:{request.parameters_hash()[:12]}"
+    key = f"{SCHEDULED_KEY_PREFIX}{schedule_id}:{start.isoformat()}:{end.isoformat()}:{request.parameters_hash()[:12]}"
     return request.model_copy(update={"idempotency_key": key})
 
 

@@ -6,6 +6,9 @@
   the claim is conditional, so a wake-up sent twice is harmless.
 - A wake-up that reached the dead-letter queue ends its job failed DEAD_LETTERED, announced,
   and leaves the queue.
+- A job that ended (succeeded or failed) but whose announcement never went out (SNS or EventBridge
+  down for longer than the state machine retries, or the machine itself down) is announced again,
+  a few times at most.
 - A tenant schedule's change left half-applied (its record written, EventBridge Scheduler not yet)
   is completed from the record.
 
@@ -46,6 +49,7 @@ class SweepReport:
     failed: int = 0
     woken: int = 0
     dead_letters: int = 0
+    announced: int = 0
     schedules_repaired: int = 0
     skipped: list[str] = field(default_factory=list)
 
@@ -81,8 +85,9 @@ class Sweeper:
         queued_due = format_timestamp(now - timedelta(seconds=self._settings.sweep_queued_after_seconds))
         self._each(report, JobStatus.QUEUED, queued_due, lambda job: self._lost_wake_up(job, now, report))
         self._drain_dead_letters(now, mark, report)
+        self._announce_again(now, report)
         self._repair_schedules(report)
-        for name in ("requeued", "failed", "woken", "dead_letters", "schedules_repaired"):
+        for name in ("requeued", "failed", "woken", "dead_letters", "announced", "schedules_repaired"):
             metrics.add_metric(name=f"Swept{name.title().replace('_', '')}", unit="Count", value=getattr(report, name))
         logger.info("Sweep done", extra={"report": report.__dict__})
         return report
@@ -181,6 +186,34 @@ class Sweeper:
             )
             return self._ending.end(current, failure, guard=guard) is not None
         return True
+
+    def _announce_again(self, now: datetime, report: SweepReport) -> None:
+        due = format_timestamp(now - timedelta(seconds=self._settings.sweep_unannounced_after_seconds))
+        for tenant_id, job_id in self._jobs.unannounced(due_before=due, limit=self._page):
+            try:
+                self._announce(tenant_id, job_id, due, format_timestamp(now), report)
+            except Exception:
+                logger.exception("Announcing a job again failed; it is looked at again next time")
+                report.skipped.append(job_id)
+
+    def _announce(self, tenant_id: str, job_id: str, due: str, now: str, report: SweepReport) -> None:
+        current = self._jobs.get(tenant_id, job_id, consistent=True)
+        if current is None:
+            return
+        job = current.job
+        if job.notification_sent_at is not None or job.status not in (JobStatus.SUCCEEDED, JobStatus.FAILED):
+            self._jobs.forget_announcement(tenant_id, job_id)  # announced meanwhile: only the index lagged
+            return
+        tried = self._jobs.take_announcement(tenant_id, job_id, due_before=due, now=now)
+        if tried is None:
+            return  # announced, or taken by another sweeper, since the index was read
+        if tried > self._settings.announce_attempts:
+            logger.error("The job's announcement could not be sent; giving up", extra={"job_id": job_id})
+            metrics.add_metric(name="AnnouncementsAbandoned", unit="Count", value=1)
+            self._jobs.forget_announcement(tenant_id, job_id)
+            return
+        self._hand_over.announce_again(current, round_number=tried)
+        report.announced += 1
 
     def _wake(self, current: StoredJob, report: SweepReport) -> None:
         try:

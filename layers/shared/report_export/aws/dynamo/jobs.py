@@ -23,10 +23,12 @@ from report_export.aws.dynamo.table import StaleWrite, Table
 from report_export.aws.dynamo.updates import (
     ConditionalUpdate,
     active_job_enter,
+    announce_again_update,
     attempt_update,
     history_put,
     job_update,
     put_new,
+    unannounced_done_update,
 )
 from report_export.core.history import HistoryEvent
 from report_export.core.models.common import JobStatus, JobType
@@ -150,11 +152,30 @@ class JobRepository:
     def unfinished(self, status: JobStatus, *, due_before: str, limit: int) -> list[tuple[str, str]]:
         """(tenant, job id) of up to `limit` jobs in `status` that fell due before `due_before`, oldest first,
         from the sparse index of unfinished jobs (keys only: read each job again before acting on it)."""
+        return self._due(keys.unfinished_pk(status), due_before, limit)
+
+    def unannounced(self, *, due_before: str, limit: int) -> list[tuple[str, str]]:
+        """(tenant, job id) of up to `limit` ended jobs not announced, due before `due_before`, oldest first."""
+        return self._due(keys.UNANNOUNCED_PK, due_before, limit)
+
+    def take_announcement(self, tenant_id: str, job_id: str, *, due_before: str, now: str) -> int | None:
+        """This sweeper announces the job again: how many times it has been tried so far, this one included;
+        None when it is no longer due (announced, or taken by another sweeper)."""
+        try:
+            item = self.table.update(announce_again_update(tenant_id, job_id, due_before=due_before, now=now))
+        except StaleWrite:
+            return None
+        return int(item["announce_attempts"]["N"])
+
+    def forget_announcement(self, tenant_id: str, job_id: str) -> None:
+        self.table.update(unannounced_done_update(tenant_id, job_id))
+
+    def _due(self, pk: str, due_before: str, limit: int) -> list[tuple[str, str]]:
         found, _ = self.table.read_page(
             {
                 "IndexName": keys.UNFINISHED_INDEX,
                 "KeyConditionExpression": "GSI3PK = :pk AND GSI3SK < :due",
-                "ExpressionAttributeValues": serialize({":pk": keys.unfinished_pk(status), ":due": due_before}),
+                "ExpressionAttributeValues": serialize({":pk": pk, ":due": due_before}),
                 "ScanIndexForward": True,
             },
             None,

@@ -19,6 +19,9 @@ A sparse index of the jobs that are not finished, for the sweeper (items leave i
             due: the lease's end for a running job, the last change for a queued one (ISO timestamps sort)
   The same index holds the schedules whose change is not yet applied to EventBridge Scheduler:
             GSI3PK=SCHEDULE_SYNC  GSI3SK={since}#{tenant}#{schedule_id}
+  and the jobs that ended (succeeded or failed) but were not yet announced; they leave it when their
+  notification is recorded (notification_sent_at):
+            GSI3PK=UNANNOUNCED  GSI3SK={due}#{tenant}#{job_id}   (due: when it ended, or was last re-announced)
 A tenant id never holds "#", so the prefixes cannot collide.
 """
 
@@ -78,6 +81,9 @@ def history_prefix(job_id: str) -> str:
 
 def unfinished_pk(status: JobStatus) -> str:
     return f"UNFINISHED#{status.value}"
+
+
+UNANNOUNCED_PK = "UNANNOUNCED"
 
 
 def unfinished_sk(due: str, tenant_id: str, job_id: str) -> str:

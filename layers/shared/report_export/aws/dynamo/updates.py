@@ -14,7 +14,7 @@ from typing import Any
 from report_export.aws.dynamo import keys
 from report_export.aws.dynamo.codecs import StoredJob, history_item, reexport_attribute, serialize
 from report_export.core.history import HistoryEvent
-from report_export.core.models.common import JobStatus
+from report_export.core.models.common import JobStatus, format_timestamp, now_utc
 from report_export.core.models.reexports import ReexportStatus
 
 ACTIVE_REEXPORT = "#status IN (:pending, :running)"
@@ -33,14 +33,15 @@ class ConditionalUpdate:
     values: dict[str, Any]
 
     def as_request(self, table_name: str) -> dict[str, Any]:
-        return {
+        request = {
             "TableName": table_name,
             "Key": self.key,
             "UpdateExpression": self.update_expression,
             "ConditionExpression": self.condition_expression,
             "ExpressionAttributeNames": self.names,
-            "ExpressionAttributeValues": self.values,
         }
+        # DynamoDB refuses an empty map (an update that only removes attributes has no values).
+        return {**request, "ExpressionAttributeValues": self.values} if self.values else request
 
     def as_transact_item(self, table_name: str) -> dict[str, Any]:
         return {"Update": self.as_request(table_name)}
@@ -107,9 +108,15 @@ def job_update(
 def _with_unfinished_index(
     tenant_id: str, job_id: str, values: dict[str, Any], remove: tuple[str, ...]
 ) -> tuple[dict[str, Any], tuple[str, ...]]:
-    """Keeps the job's place in the sparse index of unfinished jobs: a running job is due when its lease ends,
-    a queued one from its last change; a job that ends leaves the index, in the same write."""
+    """Keeps the job's place in the sparse index of unfinished work, in the same write: a running job is due
+    when its lease ends, a queued one from its last change; a job that succeeds or fails is due to be
+    announced from when it ended (until its notification is recorded), a cancelled one leaves the index."""
     status = JobStatus(values["status"]) if "status" in values else None
+    if status in (JobStatus.SUCCEEDED, JobStatus.FAILED):
+        values["GSI3PK"] = keys.UNANNOUNCED_PK
+        ended_at = values.get("updated_at") or format_timestamp(now_utc())
+        values["GSI3SK"] = keys.unfinished_sk(ended_at, tenant_id, job_id)
+        return values, remove
     if status is not None and status not in (JobStatus.QUEUED, JobStatus.RUNNING):
         return values, (*remove, *keys.UNFINISHED_ATTRIBUTES)
     if status is not None:
@@ -180,7 +187,8 @@ def running_update(current: StoredJob, changes: dict[str, Any], *, remove: tuple
 
 def notified_update(key: dict[str, Any], now: str, *, while_status: str | None = None) -> ConditionalUpdate:
     """notification_sent_at, on an item that exists (and, given while_status, only while it has that status).
-    Marking a job notified leaves its version: the job's state did not change, only what was said of it."""
+    Marking a job notified leaves its version: the job's state did not change, only what was said of it;
+    it also takes the job out of the index of those still to be announced."""
     if while_status is None:
         return conditional_update(
             key,
@@ -188,6 +196,7 @@ def notified_update(key: dict[str, Any], now: str, *, while_status: str | None =
             condition="attribute_exists(PK)",
             condition_names={},
             condition_values={},
+            remove=keys.UNFINISHED_ATTRIBUTES,
             bump_version=False,
         )
     return conditional_update(
@@ -333,3 +342,30 @@ def active_jobs_leave(tenant_id: str, job_ids: list[str]) -> dict[str, Any]:
 def active_job_leave(table_name: str, tenant_id: str, job_id: str) -> dict[str, Any]:
     """A transaction item that removes an ending job from the tenant's active ones."""
     return {"Update": {"TableName": table_name, **active_jobs_leave(tenant_id, [job_id])}}
+
+
+def announce_again_update(tenant_id: str, job_id: str, *, due_before: str, now: str) -> ConditionalUpdate:
+    """A sweeper takes a job's re-announcement: it is due again from now, and counted. Only while it is still
+    due and not announced, so that two sweepers do not both announce it."""
+    return conditional_update(
+        keys.job_key(tenant_id, job_id),
+        {"GSI3SK": keys.unfinished_sk(now, tenant_id, job_id)},
+        condition="GSI3PK = :unannounced AND GSI3SK < :due AND attribute_not_exists(notification_sent_at)",
+        condition_names={},
+        condition_values={":unannounced": keys.UNANNOUNCED_PK, ":due": due_before},
+        increments=("announce_attempts",),
+        bump_version=False,
+    )
+
+
+def unannounced_done_update(tenant_id: str, job_id: str) -> ConditionalUpdate:
+    """The job leaves the index of those to announce (announced meanwhile, or given up on)."""
+    return conditional_update(
+        keys.job_key(tenant_id, job_id),
+        {},
+        condition="attribute_exists(PK)",
+        condition_names={},
+        condition_values={},
+        remove=keys.UNFINISHED_ATTRIBUTES,
+        bump_version=False,
+    )

@@ -30,6 +30,9 @@ from report_export.core.models.common import (
     check_period,
 )
 
+# The idempotency keys of the jobs schedules make (one per schedule, period and definition).
+SCHEDULED_KEY_PREFIX = "schedule:"
+
 
 class CreateJobRequest(BaseModel):
     """Body of POST /api/v1/reports/jobs."""
@@ -45,7 +48,11 @@ class CreateJobRequest(BaseModel):
     start_date: IsoDate | None = None
     end_date: IsoDate | None = None
     filters: dict[FilterName, FilterValue] | None = None
-    idempotency_key: IdempotencyKey | None = None
+    idempotency_key: IdempotencyKey | None = Field(
+        None,
+        description="Makes a retried create answer the job it made. Keys beginning with "
+        f"`{SCHEDULED_KEY_PREFIX}` are reserved for the jobs schedules make.",
+    )
     tenant_id: ScopeId | None = Field(
         None,
         description="Ignored for scoping: the tenant always comes from the token. "
@@ -56,6 +63,15 @@ class CreateJobRequest(BaseModel):
     @classmethod
     def _bounded_filters(cls, filters: dict[str, Any] | None) -> dict[str, Any] | None:
         return check_filters(filters)
+
+    @field_validator("idempotency_key")
+    @classmethod
+    def _not_a_schedules_key(cls, key: str | None) -> str | None:
+        # A client holding a schedule's key could claim its period first: the firing would then be refused
+        # (other parameters) or adopt the client's job (the same ones) for good.
+        if key is not None and key.startswith(SCHEDULED_KEY_PREFIX):
+            raise ValueError(f"keys beginning with {SCHEDULED_KEY_PREFIX} are reserved for scheduled exports")
+        return key
 
     @model_validator(mode="after")
     def _coherent_period(self) -> CreateJobRequest:
