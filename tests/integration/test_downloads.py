@@ -440,3 +440,20 @@ def test_the_error_trace_id_is_the_request_id(api, ready_job):
 
     assert_error(response, 401, "UNAUTHORIZED")
     assert response.json["error"]["traceId"] == event["requestContext"]["requestId"]
+
+
+@pytest.mark.parametrize("respell", ["nul", "padding", "comma", "signature padding"])
+def test_a_link_token_spelled_another_way_is_refused_and_not_logged(api, ready_job, caplog, respell):
+    # One grant has one text: a token with a character slipped in is not another way to download.
+    payload, signature = mint(ready_job["id"]).split(".")
+    token = {
+        "nul": f"{payload[:5]}\x00{payload[5:]}.{signature}",
+        "padding": f"{payload}==.{signature}",
+        "comma": f"{payload[:5]},{payload[5:]}.{signature}",
+        "signature padding": f"{payload}.{signature}==",
+    }[respell]
+
+    response = follow_link(api, ready_job["id"], token)
+
+    assert_error(response, 401, "UNAUTHORIZED")
+    assert audit_records(caplog) == []

@@ -150,3 +150,65 @@ def test_a_token_signed_with_another_secret_is_refused(tokens, aws):
 
     with pytest.raises(Unauthorized):
         tokens.verify(issue(foreign), job_id=JOB_ID, now=NOW)
+
+
+def respellings(token: str) -> list[str]:
+    """The same token with characters a lenient base64 decoder skips or tolerates slipped in."""
+    payload, signature = token.split(".")
+    middle = len(payload) // 2
+    return [
+        f"{payload[:middle]}\x00{payload[middle:]}.{signature}",
+        f"{payload}==.{signature}",
+        f"{payload}.{signature}==",
+        f"{payload[:middle]},{payload[middle:]}.{signature}",
+        f"{payload[:middle]} {payload[middle:]}.{signature}",
+        f"{payload}\n.{signature}",
+        f"{payload}.{signature}\n",
+        f"{payload[:middle]}+{payload[middle:]}.{signature}",
+        f"{payload}.{signature}.",
+        f".{payload}.{signature}",
+        f"{payload.replace('-', '+').replace('_', '/')}.{signature.replace('-', '+').replace('_', '/')}",
+    ]
+
+
+def test_a_token_has_exactly_one_spelling(tokens):
+    genuine = issue(tokens)
+
+    assert tokens.verify(genuine, job_id=JOB_ID, now=NOW).job_id == JOB_ID
+    for respelled in respellings(genuine):
+        if respelled == genuine:
+            continue  # a token without - or _ has no standard-alphabet twin
+        with pytest.raises(Unauthorized):
+            tokens.verify(respelled, job_id=JOB_ID, now=NOW)
+
+
+def test_a_payload_spelled_with_unused_trailing_bits_is_refused(tokens):
+    # The last base64 character of a payload whose length is not a multiple of 3 carries bits that decode
+    # to nothing: changing them gives the same bytes under another text.
+    genuine = issue(tokens)
+    payload, signature = genuine.split(".")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    twins = [
+        f"{payload[:-1]}{char}.{signature}"
+        for char in alphabet
+        if char != payload[-1] and b64url_decode(payload[:-1] + char) == b64url_decode(payload)
+    ]
+    signature_twins = [
+        f"{payload}.{signature[:-1]}{char}"
+        for char in alphabet
+        if char != signature[-1] and b64url_decode(signature[:-1] + char) == b64url_decode(signature)
+    ]
+
+    assert signature_twins  # a 16-byte signature always leaves 4 bits unused
+    for twin in twins + signature_twins:
+        with pytest.raises(Unauthorized):
+            tokens.verify(twin, job_id=JOB_ID, now=NOW)
+
+
+def test_claims_signed_as_non_canonical_json_are_refused(aws):
+    signer = Signer(secret_source(SECRET_PARAMETER), purpose=DOWNLOAD_TOKEN_PURPOSE)
+    sealed = signer.seal({"a": 1, "b": 2})
+    spaced = b'{"b": 2, "a": 1}'
+
+    assert signer.open(sealed) == {"a": 1, "b": 2}
+    assert signer.open(f"{b64url_encode(spaced)}.{signer.sign(spaced)}") is None

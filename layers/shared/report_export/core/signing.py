@@ -11,12 +11,14 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from report_export.core.models.common import canonical_json
 
 _SIGNATURE_BYTES = 16  # 128 bits: ample against forgery, short in a URL
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def b64url_encode(data: bytes) -> str:
@@ -51,16 +53,25 @@ class Signer:
         return f"{b64url_encode(payload)}.{self.sign(payload)}"
 
     def open(self, token: str) -> dict[str, Any] | None:
-        """The claims of a token this signer sealed; None for anything else (forged, tampered, not one)."""
+        """The claims of a token this signer sealed; None for anything else (forged, tampered, not one).
+
+        A token has exactly one spelling, the one seal() writes: strict base64url without padding and
+        canonical JSON inside. base64 decoders skip what is not in their alphabet and tolerate padding,
+        so a NUL, "==" or a comma slipped in would otherwise be the same grant under another text (and
+        logged as another download)."""
+        encoded, dot, signature = token.partition(".")
+        if not dot or not _BASE64URL.fullmatch(encoded) or not _BASE64URL.fullmatch(signature):
+            return None
         try:
-            encoded, signature = token.split(".")
             payload = b64url_decode(encoded)
         except (ValueError, binascii.Error):
             return None
-        if not self.verify(payload, signature):
+        if b64url_encode(payload) != encoded or not self.verify(payload, signature):
             return None
         try:
             claims = json.loads(payload)
         except ValueError:
             return None
-        return claims if isinstance(claims, dict) else None
+        if not isinstance(claims, dict) or canonical_json(claims).encode() != payload:
+            return None
+        return claims
