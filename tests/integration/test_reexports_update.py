@@ -9,6 +9,8 @@ import pytest
 
 from report_export.aws import clients
 from report_export.aws.dynamo.table import StaleWrite
+from report_export.core.settings import get_settings
+from report_export.reexports.results import reexport_results
 
 from support.events import claims_for, http_event
 from support.reexports import JOBS, REEXPORTS, REPORT_BODY, history, put_succeeded_report, run_worker
@@ -31,7 +33,8 @@ def pending(api, report):
 
 def stored_file(aws, body=REPORT_BODY, key="tenants/tenant-a/restored/kpi_feeding.csv"):
     aws.s3.put_object(Bucket=aws.bucket, Key=key, Body=body, ContentType="text/csv")
-    return {"key": key, "size_bytes": len(body), "sha256": hashlib.sha256(body).hexdigest(), "row_count": 1}
+    rows = body.count(b"\r\n") - 1  # the header line is not a row (no cell of these files holds a line break)
+    return {"key": key, "size_bytes": len(body), "sha256": hashlib.sha256(body).hexdigest(), "row_count": rows}
 
 
 def put(api, reexport_id, body, *, roles=INTERNAL, tenant="tenant-a", headers=None, sub="svc-restore"):
@@ -55,7 +58,10 @@ def test_storing_a_result_ends_the_reexport_succeeded_and_supersedes_its_job(api
     record = response.json
     assert response.headers["etag"] == '"2"'
     assert (record["status"], record["version"], record["matches_original"]) == ("succeeded", 2, True)
+    check = record["new_file"].pop("check")
     assert record["new_file"] == {**new_file, "file_name": "kpi_feeding.csv", "mime_type": "text/csv"}
+    assert (check["read_as"], check["gzip"]) == ("csv", False)
+    assert "sha256, size and row count computed by the service from the object" in check["checked"]
     assert record["comparison"] is None and record["completed_at"] is not None
     assert api.call("GET", f"{JOBS}/{pending['job_id']}").json["status"] == "cancelled"
     assert api.call("GET", f"{JOBS}/{report.id}").json["active_reexport_id"] is None
@@ -131,7 +137,9 @@ BAD_FILE_REFERENCES = [
     ({"key": "tenants/tenant-b/restored/kpi_feeding.csv"}, "must name an object under tenants/tenant-a/"),
     ({"key": "tenants/tenant-a/../tenant-b/x.csv"}, "must name an object under tenants/tenant-a/"),
     ({"key": "tenants/tenant-a/never-written.csv"}, "names no stored object"),
-    ({"size_bytes": 3}, f"does not match the stored object ({len(REPORT_BODY)} bytes)"),
+    ({"size_bytes": 3}, "new_file.size_bytes does not match the stored object"),
+    ({"sha256": "0" * 64}, "new_file.sha256 does not match the stored object"),
+    ({"row_count": 7}, "new_file.row_count does not match the stored object"),
     ({"sha256": "ABC"}, "new_file.sha256: String should match pattern"),
 ]
 
@@ -308,3 +316,62 @@ def test_an_announcement_that_cannot_be_published_is_503_and_can_be_retried(api,
 
     assert retried.status == 200, retried.body
     assert (retried.json["version"], retried.json["notification_sent_at"] is not None) == (3, True)
+
+
+def test_the_originals_own_file_is_refused_so_a_lineage_cannot_be_forged(api, aws, report, pending):
+    # The forgery: the original's key with the original's figures, and the record would say "matches".
+    original = api.call("GET", f"{JOBS}/{report.id}").json
+    forged = {
+        "key": original["file_path"],
+        "size_bytes": original["size_bytes"],
+        "sha256": original["sha256"],
+        "row_count": original["row_count"],
+    }
+    same_job = {**forged, "key": f"tenants/tenant-a/jobs/{report.id}/9/copy.csv"}
+    aws.s3.copy_object(Bucket=aws.bucket, Key=same_job["key"], CopySource={"Bucket": aws.bucket, "Key": forged["key"]})
+
+    for new_file in (forged, same_job):
+        response = put(api, pending["id"], {"expected_version": 1, "new_file": new_file})
+
+        assert (response.status, response.error_code) == (400, "VALIDATION_ERROR"), response.body
+        assert "not the original report's" in response.json["error"]["message"]
+    assert record_of(api, pending["id"])["status"] == "pending"
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        (b"\x00\xff\xfe not text", "not a readable csv report file"),
+        (b'id,date\r\n"k-1,never closed\r\n' + b"x" * 200_000, "not a readable csv report file"),
+    ],
+)
+def test_a_file_that_is_not_a_report_of_the_jobs_format_is_refused(api, aws, pending, body, fragment):
+    new_file = stored_file(aws, body=body)
+
+    response = put(api, pending["id"], {"expected_version": 1, "new_file": {**new_file, "row_count": 0}})
+
+    assert (response.status, response.error_code) == (400, "VALIDATION_ERROR"), response.body
+    assert fragment in response.json["error"]["message"]
+    assert record_of(api, pending["id"])["status"] == "pending"
+
+
+def test_the_service_counts_rows_as_csv_reads_them(api, aws, pending):
+    # A quoted cell with a line break is one row, not two: the count is the reader's, not the lines'.
+    body = REPORT_BODY + b'k-2,2025-01-02,"farm\r\n1"\r\n'
+    new_file = {**stored_file(aws, body=body), "row_count": 2}
+
+    response = put(api, pending["id"], {"expected_version": 1, "new_file": new_file})
+
+    assert response.status == 200, response.body
+    assert response.json["new_file"]["row_count"] == 2
+
+
+def test_a_result_larger_than_the_service_reads_is_refused(api, aws, pending, monkeypatch):
+    monkeypatch.setenv("REEXPORT_RESULT_MAX_BYTES", "10")
+    get_settings.cache_clear()
+    reexport_results.cache_clear()
+
+    response = put(api, pending["id"], {"expected_version": 1, "new_file": stored_file(aws)})
+
+    assert (response.status, response.error_code) == (400, "VALIDATION_ERROR")
+    assert "larger than the 10 bytes" in response.json["error"]["message"]

@@ -144,11 +144,14 @@ def ready_sample_job(aws):
 
 
 @pytest.fixture
-def sample_reexport(ready_sample_job, monkeypatch):
+def sample_reexport(aws, ready_sample_job, monkeypatch):
     """The re-export the get, list, update and cancel samples name, requested as the API would (with its ids)."""
     ids = iter([uuid.UUID(SAMPLE_REEXPORT_ID), uuid.UUID(SAMPLE_REEXPORT_JOB_ID)])
     monkeypatch.setattr(reexport_requests_module, "uuid7", lambda: next(ids))
     principal = Principal(subject="user-123", tenant_id=SAMPLE_TENANT, roles=frozenset({"tenant_admin"}))
+    # The file the update sample records: the report restored by an internal service, under its own key.
+    restored = f"tenants/{SAMPLE_TENANT}/restored/kpi_feeding_export.csv"
+    aws.s3.put_object(Bucket=aws.bucket, Key=restored, Body=SAMPLE_REPORT, ContentType="text/csv")
     return reexport_requests().reexport_report(principal, SAMPLE_READY_JOB_ID).record
 
 

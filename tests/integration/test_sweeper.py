@@ -112,6 +112,27 @@ def test_after_the_last_attempt_an_expired_lease_fails_the_job_and_its_reexport_
     assert "LEASE_EXPIRED" in notification["Message"]
 
 
+def test_a_job_failed_for_good_has_the_upload_its_last_worker_left_open_aborted(api, aws):
+    job_id = api.create_job().json["id"]
+    for message in aws.receive_all(aws.queue_url):
+        aws.sqs.delete_message(QueueUrl=aws.queue_url, ReceiptHandle=message["ReceiptHandle"])
+    for attempt in range(1, 4):  # MAX_ATTEMPTS is 3 here; each worker killed with its upload open
+        claim(job_id)
+        aws.s3.create_multipart_upload(Bucket=aws.bucket, Key=f"tenants/tenant-a/jobs/{job_id}/{attempt}/part.csv")
+        expire_the_lease(aws, "tenant-a", job_id)
+        if attempt < 3:
+            sweeper().sweep()  # requeued: the next claim is the next attempt
+            for message in aws.receive_all(aws.queue_url):
+                aws.sqs.delete_message(QueueUrl=aws.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    report = sweeper().sweep()
+    aws.wait_for_executions()
+
+    assert report.failed == 1
+    assert job(api, job_id)["error_code"] == "LEASE_EXPIRED"
+    assert aws.s3.list_multipart_uploads(Bucket=aws.bucket).get("Uploads", []) == []
+
+
 @pytest.mark.reliability(
     scenario="A wake-up lost after the job was written",
     injected="a queued job whose message never reached the queue",

@@ -309,13 +309,13 @@ def delete_object(s3_client: Any, *, bucket: str, key: str) -> None:
     s3_client.delete_object(Bucket=bucket, Key=key)
 
 
-def abort_uploads(s3_client: Any, *, bucket: str, prefix: str, keep_prefix: str) -> int:
+def abort_uploads(s3_client: Any, *, bucket: str, prefix: str, keep_prefix: str | None = None) -> int:
     """Abort every multipart upload still open under `prefix` but not under `keep_prefix` (those of a
     process that died mid-file: nothing else will); how many were aborted."""
     aborted = 0
     for page in s3_client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=prefix):
         for upload in page.get("Uploads", []):
-            if not upload["Key"].startswith(keep_prefix):
+            if keep_prefix is None or not upload["Key"].startswith(keep_prefix):
                 s3_client.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
                 aborted += 1
     return aborted

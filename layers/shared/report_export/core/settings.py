@@ -21,6 +21,8 @@ class Settings(BaseModel):
     # Fairness between tenants: a tenant's jobs queued or running at once, and the Retry-After of a refusal.
     max_active_jobs_per_tenant: int = Field(100, alias="MAX_ACTIVE_JOBS_PER_TENANT", ge=1, le=1000)
     active_jobs_retry_after_seconds: int = Field(30, alias="ACTIVE_JOBS_RETRY_AFTER_SEC", ge=1, le=3600)
+    # An internal service's re-export result is read whole within the API request that records it.
+    reexport_result_max_bytes: int = Field(256 * 1024 * 1024, alias="REEXPORT_RESULT_MAX_BYTES", ge=1)
 
     reports_bucket: str = Field("", alias="REPORTS_BUCKET")
     # Presigned URLs are minted on every request and kept short (REPORT_DOWNLOAD_TTL_SEC).

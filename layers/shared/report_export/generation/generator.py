@@ -20,7 +20,7 @@ from report_export.aws import clients, secrets
 from report_export.aws.dynamo.codecs import StoredJob
 from report_export.aws.dynamo.jobs import JobRepository
 from report_export.aws.dynamo.table import StaleWrite, Table
-from report_export.aws.s3 import MultipartUpload, abort_uploads
+from report_export.aws.s3 import MultipartUpload
 from report_export.core.history import SERVICE_ACTOR
 from report_export.core.models.common import Compression, JobStatus, format_timestamp, now_utc
 from report_export.core.models.jobs import GenerateJobMessage, Job
@@ -29,6 +29,7 @@ from report_export.core.settings import Settings, get_settings
 from report_export.generation.handover import HandOver, ReportFile, build_hand_over
 from report_export.generation.progress import Progress
 from report_export.generation.sources import Page, RetryPolicy, UpstreamBadData, UpstreamClient, UpstreamError
+from report_export.generation.uploads import abort_abandoned_uploads, object_key
 from report_export.generation.watch import CancelWatch, JobCancelled
 from report_export.generation.writers import GzipCompressor, RowEncoder, make_encoder, mime_type
 from report_export.jobs.ending import Cancelled, Failed, Guard, JobEnding, job_ending
@@ -47,19 +48,6 @@ def file_name_for(job: Job, definition: ReportDefinition, extension: str) -> str
     period = f"_{job.start_date.isoformat()}_{job.end_date.isoformat()}" if job.start_date and job.end_date else ""
     name = f"{definition.job_type.value.lower()}{period}{extension}"
     return name + ".gz" if job.compression is Compression.GZIP else name
-
-
-def object_key(job: Job, attempt: int, file_name: str) -> str:
-    # The attempt keeps attempts apart: a stale attempt's rollback must never delete a newer one's file.
-    return f"{attempt_prefix(job, attempt)}{file_name}"
-
-
-def job_prefix(job: Job) -> str:
-    return f"tenants/{job.tenant_id}/jobs/{job.id}/"
-
-
-def attempt_prefix(job: Job, attempt: int) -> str:
-    return f"{job_prefix(job)}{attempt}/"
 
 
 def encode_pages(
@@ -143,7 +131,10 @@ class Generator:
         logger.info("Generation started", extra={"job_type": claimed.job.job_type.value})
         self._ending.started(claimed)
         if claimed.attempt > 1:
-            self._abort_earlier_uploads(claimed)
+            # An attempt whose process was killed mid-file left its upload open: this attempt owns the job now.
+            abort_abandoned_uploads(
+                self._s3, bucket=self._settings.reports_bucket, job=claimed.job, keep_attempt=claimed.attempt
+            )
         try:
             # The hand-over is inside: a file the state machine never heard of must not leave the job running.
             self._hand_over.succeeded(claimed, self._produce(claimed))
@@ -182,25 +173,6 @@ class Generator:
         if current.job.cancel_requested:
             raise JobCancelled()
         return current
-
-    def _abort_earlier_uploads(self, claimed: StoredJob) -> None:
-        """An attempt whose process was killed mid-file left its multipart upload open: this attempt owns
-        the job now, so it ends them. A failure here stops nothing (the bucket's lifecycle rule removes
-        incomplete uploads after a day)."""
-        job = claimed.job
-        try:
-            aborted = abort_uploads(
-                self._s3,
-                bucket=self._settings.reports_bucket,
-                prefix=job_prefix(job),
-                keep_prefix=attempt_prefix(job, claimed.attempt),
-            )
-        except Exception:
-            logger.warning("Could not abort the uploads of earlier attempts", exc_info=True)
-            return
-        if aborted:
-            logger.warning("Aborted uploads left open by earlier attempts", extra={"count": aborted})
-            metrics.add_metric(name="AbandonedUploadsAborted", unit="Count", value=aborted)
 
     def _produce(self, claimed: StoredJob) -> ReportFile:
         job = claimed.job

@@ -264,6 +264,16 @@ class _StreamReader(io.RawIOBase):
         return len(chunk)
 
 
+def file_rows(body: Any, report_format: ExportFormat, *, gzipped: bool) -> tuple[tuple[str, ...], Iterator[Any]]:
+    """The columns and rows of a report file read from `body` as the generator writes that format; the
+    readers' own errors (and NotComparable) when it is not one."""
+    binary = _binary_reader(body, gzipped=gzipped)
+    return _csv_rows(binary) if report_format is ExportFormat.CSV else _ndjson_rows(binary)
+
+
+UNREADABLE_FILE_ERRORS = (OSError, EOFError, zlib.error, UnicodeDecodeError, csv.Error, orjson.JSONDecodeError)
+
+
 def _binary_reader(body: Any, *, gzipped: bool) -> BinaryIO:
     buffered = io.BufferedReader(_StreamReader(body), buffer_size=_READ_SIZE)
     if gzipped:

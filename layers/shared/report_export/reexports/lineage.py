@@ -17,7 +17,10 @@ REEXPORT_COMPLETED_DETAIL_TYPE = "Report Reexport Completed"
 def _file_summary(file: FileReference | None) -> dict[str, Any] | None:
     if file is None:
         return None
-    return {"key": file.key, "size_bytes": file.size_bytes, "sha256": file.sha256, "row_count": file.row_count}
+    summary = {"key": file.key, "size_bytes": file.size_bytes, "sha256": file.sha256, "row_count": file.row_count}
+    if file.check is not None:
+        summary["check"] = file.check.model_dump(mode="json")
+    return summary
 
 
 def lineage_summary(record: Reexport) -> dict[str, Any]:

@@ -24,8 +24,16 @@ from report_export.core.errors import (
     ValidationFailed,
     VersionConflict,
 )
-from report_export.core.models.common import FileReference, JobStatus, format_timestamp, now_utc
-from report_export.core.models.reexports import ReexportStatus, StoreFileReference, UpdateReexportRequest
+from report_export.core.models.common import (
+    Compression,
+    FileCheck,
+    FileReference,
+    JobStatus,
+    format_timestamp,
+    now_utc,
+)
+from report_export.core.models.jobs import Job
+from report_export.core.models.reexports import Reexport, ReexportStatus, StoreFileReference, UpdateReexportRequest
 from report_export.core.observability import logger, metrics
 from report_export.core.settings import Settings, get_settings
 from report_export.jobs.ending import Guard, JobEnding, Superseded
@@ -76,20 +84,14 @@ class ReexportResults:
         record = stored.record
         if not record.status.is_active:
             raise InvalidTransition(f"A re-export that is {record.status.value} cannot take a result")
+        self._check_not_the_original(record, file_ref.key)
         head = self._head_tenant_object(principal.tenant_id, file_ref)
         job = self._records.jobs.get(record.tenant_id, record.job_id, consistent=True)
         if job is None:
             # Written in one transaction with the record, a job never goes missing on its own: this will not heal.
             raise InvalidTransition("The re-export's job no longer exists, so its result cannot be stored")
+        new_file = self._vouched_for(file_ref, head, job.job)
         expires_at = self._keep_for_retention(file_ref.key, head)
-        new_file = FileReference(
-            key=file_ref.key,
-            file_name=posixpath.basename(file_ref.key),
-            mime_type=head.get("ContentType"),
-            size_bytes=file_ref.size_bytes,
-            sha256=file_ref.sha256,
-            row_count=file_ref.row_count,
-        )
         ending = self._ending.plan(
             job,
             Superseded(new_file, by=principal.subject, expires_at=expires_at),
@@ -200,6 +202,72 @@ class ReexportResults:
             raise ValidationFailed("new_file.key names no stored object (it was deleted while the result was stored)")
         return file_expiry(stored_at, self._settings.retention_days)
 
+    def _check_not_the_original(self, record: Reexport, key: str) -> None:
+        # The original's own file (or any attempt's file of its job) would make the lineage say "matches the
+        # original" without anything having been produced again.
+        original = record.original_file
+        if (original is not None and key == original.key) or key.startswith(
+            f"tenants/{record.tenant_id}/jobs/{record.report_id}/"
+        ):
+            raise ValidationFailed("new_file.key must name a new file, not the original report's")
+
+    def _vouched_for(self, file_ref: StoreFileReference, head: dict[str, Any], job: Job) -> FileReference:
+        """The file with the service's own figures, read from the object; the caller's must agree with them."""
+        if head["ContentLength"] > self._settings.reexport_result_max_bytes:
+            raise ValidationFailed(
+                f"new_file is larger than the {self._settings.reexport_result_max_bytes} bytes the service reads "
+                "to vouch for a result"
+            )
+        # Read only by the PUT that records a result: kept out of the API's cold start.
+        from report_export.reexports.verification import ObjectReplaced, measure_stored_file
+
+        gzipped = job.compression is Compression.GZIP
+        try:
+            measured = measure_stored_file(
+                self._s3,
+                bucket=self._settings.reports_bucket,
+                key=file_ref.key,
+                etag=head["ETag"],
+                report_format=job.format,
+                gzipped=gzipped,
+            )
+        except ObjectReplaced:
+            raise ConcurrentUpdate(
+                "Another object was stored under new_file.key while the result was stored; try again"
+            ) from None
+        except (ClientError, BotoCoreError):
+            logger.exception("The result file could not be read to check it", extra={"key": file_ref.key})
+            raise ServiceUnavailable(
+                "The result file could not be read to check it right now; try again with the same version"
+            ) from None
+        if measured is None:
+            raise ValidationFailed("new_file.key names no stored object")
+        for name, claimed, actual in (
+            ("size_bytes", file_ref.size_bytes, measured.size_bytes),
+            ("sha256", file_ref.sha256, measured.sha256),
+            ("row_count", file_ref.row_count, measured.row_count),
+        ):
+            if claimed != actual:
+                raise ValidationFailed(f"new_file.{name} does not match the stored object")
+        return FileReference(
+            key=file_ref.key,
+            file_name=posixpath.basename(file_ref.key),
+            mime_type=head.get("ContentType"),
+            size_bytes=measured.size_bytes,
+            sha256=measured.sha256,
+            row_count=measured.row_count,
+            check=FileCheck(
+                checked_at=now_utc(),
+                read_as=job.format,
+                gzip=gzipped,
+                checked=[
+                    "an object under the tenant's prefix",
+                    "not the original report's file",
+                    "sha256, size and row count computed by the service from the object",
+                ],
+            ),
+        )
+
     def _head_tenant_object(self, tenant_id: str, file_ref: StoreFileReference) -> dict[str, Any]:
         prefix = f"tenants/{tenant_id}/"
         if not file_ref.key.startswith(prefix) or any(part in ("", ".", "..") for part in file_ref.key.split("/")):
@@ -207,10 +275,6 @@ class ReexportResults:
         head = object_head(self._s3, bucket=self._settings.reports_bucket, key=file_ref.key)
         if head is None:
             raise ValidationFailed("new_file.key names no stored object")
-        if head["ContentLength"] != file_ref.size_bytes:
-            raise ValidationFailed(
-                f"new_file.size_bytes does not match the stored object ({head['ContentLength']} bytes)"
-            )
         return head
 
 

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
+from typing import Any
 
 from report_export.aws import clients
 from report_export.aws.dynamo.codecs import StoredJob
@@ -33,6 +34,7 @@ from report_export.core.models.common import JobStatus, format_timestamp, now_ut
 from report_export.core.observability import logger, metrics
 from report_export.core.settings import Settings, get_settings
 from report_export.generation.handover import HandOver, build_hand_over
+from report_export.generation.uploads import abort_abandoned_uploads
 from report_export.jobs.ending import Failed, Guard, JobEnding, job_ending
 from report_export.schedules.sync import ScheduleSync, schedule_sync
 
@@ -64,6 +66,7 @@ class Sweeper:
         queue: GenerateQueue,
         dead_letters: DeadLetterQueue,
         schedules: ScheduleSync,
+        s3: Any,
     ) -> None:
         self._settings = settings
         self._jobs = jobs
@@ -72,6 +75,7 @@ class Sweeper:
         self._queue = queue
         self._dead_letters = dead_letters
         self._schedules = schedules
+        self._s3 = s3
 
     def sweep(self) -> SweepReport:
         report = SweepReport()
@@ -177,14 +181,17 @@ class Sweeper:
         report.dead_letters += 1
 
     def _fail(self, current: StoredJob, failure: Failed, guard: Guard, mark: str) -> bool:
-        """Through the state machine, so that the failure is announced; ended directly if it is down."""
+        """Through the state machine, so that the failure is announced; ended directly if it is down. The job
+        fails for good: an upload its last worker left open (killed mid-file) is aborted."""
         try:
             self._hand_over.failed(current, failure, guard=guard, handed_over_by=mark)
         except Exception:
             logger.exception(
                 "The failure could not be handed over; ending the job directly", extra={"job_id": current.job.id}
             )
-            return self._ending.end(current, failure, guard=guard) is not None
+            if self._ending.end(current, failure, guard=guard) is None:
+                return False
+        abort_abandoned_uploads(self._s3, bucket=self._settings.reports_bucket, job=current.job)
         return True
 
     def _announce_again(self, now: datetime, report: SweepReport) -> None:
@@ -255,4 +262,5 @@ def sweeper() -> Sweeper:
         GenerateQueue(clients.sqs(), settings.generate_queue_url),
         DeadLetterQueue(clients.sqs(), settings.dead_letter_queue_url),
         schedule_sync(settings, table),
+        clients.s3(),
     )

@@ -12,7 +12,9 @@ from pydantic import (
     BeforeValidator,
     Field,
     PlainSerializer,
+    SerializerFunctionWrapHandler,
     StringConstraints,
+    model_serializer,
 )
 
 
@@ -140,6 +142,16 @@ def check_period(start_date: date | None, end_date: date | None) -> None:
         raise ValueError("end_date must be on or after start_date")
 
 
+class FileCheck(BaseModel):
+    """How the service vouched for a file it did not write (an internal service's re-export result): it read
+    the object itself, and its sha256, size and row count are the service's figures, not the caller's."""
+
+    checked_at: datetime
+    read_as: ExportFormat
+    gzip: bool
+    checked: list[str]
+
+
 class FileReference(BaseModel):
     """One report file, as lineage keeps it."""
 
@@ -149,3 +161,13 @@ class FileReference(BaseModel):
     size_bytes: int
     sha256: str
     row_count: int | None = None
+    check: FileCheck | None = Field(None, description="For a file another service stored: what the service checked")
+
+    @model_serializer(mode="wrap")
+    def _without_an_absent_check(self, handler: SerializerFunctionWrapHandler):
+        # Only files another service stored carry a check: every other file keeps the shape it always had.
+        # No return annotation: with one, pydantic would document the model as any object.
+        dumped = handler(self)
+        if dumped.get("check") is None:
+            dumped.pop("check", None)
+        return dumped
