@@ -287,7 +287,12 @@ def _create_topic(template: Template, clients: Callable[[str], Any], logical_id:
 
 
 def _subscribe(template: Template, clients: Callable[[str], Any], logical_id: str, props: dict[str, Any]) -> None:
-    clients("sns").subscribe(TopicArn=props["TopicArn"], Protocol=props["Protocol"], Endpoint=props["Endpoint"])
+    attributes = {"FilterPolicy": json.dumps(props["FilterPolicy"])} if "FilterPolicy" in props else {}
+    if "FilterPolicyScope" in props:
+        attributes["FilterPolicyScope"] = str(props["FilterPolicyScope"])
+    clients("sns").subscribe(
+        TopicArn=props["TopicArn"], Protocol=props["Protocol"], Endpoint=props["Endpoint"], Attributes=attributes
+    )
 
 
 def _create_log_group(

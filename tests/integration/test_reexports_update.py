@@ -204,6 +204,7 @@ def test_announcing_a_finished_reexport_publishes_its_lineage_once(api, aws, rep
         "tenant_id": {"Type": "String", "Value": "tenant-a"},
         "status": {"Type": "String", "Value": "succeeded"},
         "job_type": {"Type": "String", "Value": "KPI_FEEDING_EXPORT"},
+        "carries_link": {"Type": "String", "Value": "false"},
     }
     [event] = aws.events()
     assert event["detail-type"] == "Report Reexport Completed"

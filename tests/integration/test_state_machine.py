@@ -335,7 +335,12 @@ def _announcement(
         "notification": {
             "subject": subject,
             "message": message,
-            "attributes": {"tenant_id": world.tenant, "status": status, "job_type": JOB_TYPE},
+            "attributes": {
+                "tenant_id": world.tenant,
+                "status": status,
+                "job_type": JOB_TYPE,
+                "carries_link": "true" if status == "succeeded" else "false",
+            },
         },
         "notified": [_notified_item(world)],
         "notified_without_event": [_notified_item(world)],
@@ -468,6 +473,7 @@ def test_given_running_job_when_result_succeeds_then_job_is_stored_announced_and
         "tenant_id": {"Type": "String", "Value": world.tenant},
         "status": {"Type": "String", "Value": "succeeded"},
         "job_type": {"Type": "String", "Value": JOB_TYPE},
+        "carries_link": {"Type": "String", "Value": "true"},
     }
     [event] = world.events()
     assert (event["source"], event["detail-type"]) == ("report-export", "Report Job Succeeded")

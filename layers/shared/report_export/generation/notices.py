@@ -74,7 +74,14 @@ def _with_lineage(
     if record is not None:
         detail = {**detail, "reexport": lineage_summary(record)}
         message = f"{message}\n{lineage_text(record)}"
-    attributes = {"tenant_id": job.tenant_id, "status": status.value, "job_type": job.job_type.value}
+    attributes = {
+        "tenant_id": job.tenant_id,
+        "status": status.value,
+        "job_type": job.job_type.value,
+        # A notice with a signed link downloads the file without login: the operator-wide subscription's filter
+        # keeps those to the tenant's own endpoints.
+        "carries_link": "true" if status is JobStatus.SUCCEEDED else "false",
+    }
     return (
         EventEntry(detail_type=detail_type, detail=detail),
         Notification(subject=subject, message=message, attributes=attributes),

@@ -167,6 +167,7 @@ class ReexportResults:
                 "tenant_id": record.tenant_id,
                 "status": record.status.value,
                 "job_type": str(record.original_parameters.get("job_type", "")) or "unknown",
+                "carries_link": "false",  # the lineage names files by key and sha256, never by a link
             },
         )
         metrics.add_metric(name="ReexportsAnnounced", unit="Count", value=1)
