@@ -99,7 +99,12 @@ def test_the_notification_arrives_and_its_signed_link_redirects_to_the_file(stac
 
     assert notification["topic"] == "ReportTopic"
     assert notification["subject"].startswith("Report ready")
-    assert notification["attributes"] == {"tenant_id": "tenant-a", "status": "succeeded", "job_type": job["job_type"]}
+    assert notification["attributes"] == {
+        "tenant_id": "tenant-a",
+        "status": "succeeded",
+        "job_type": job["job_type"],
+        "carries_link": "true",
+    }
     link = re.search(r"Download: (\S+)", notification["message"]).group(1)
     assert link.startswith(f"{stack.api}{JOBS}/{job_id}/file?token="), "links in e-mails point at the local gateway"
     redirect = requests.get(link, allow_redirects=False, timeout=10)  # no bearer token: the link is the credential
