@@ -11,7 +11,9 @@ from report_export.aws import clients, secrets
 from report_export.aws.dynamo.codecs import StoredJob
 from report_export.aws.s3 import StoredObject, file_expiry, object_stored_at
 from report_export.aws.stepfunctions import (
+    EventEntry,
     ExecutionInput,
+    Notification,
     ResultStateMachine,
     Rollback,
     announcement,
@@ -20,6 +22,8 @@ from report_export.aws.stepfunctions import (
 )
 from report_export.aws.stepfunctions import StoredObject as ObjectToDelete
 from report_export.core.models.common import FileReference, JobStatus, format_timestamp, now_utc
+from report_export.core.models.jobs import Job
+from report_export.core.models.reexports import Reexport
 from report_export.core.observability import logger, metrics
 from report_export.core.settings import Settings
 from report_export.core.signing import Signer
@@ -27,7 +31,8 @@ from report_export.generation import notices
 from report_export.generation.manifest import manifest
 from report_export.jobs.ending import Failed, Guard, JobEnding, Succeeded
 from report_export.jobs.links import DOWNLOAD_TOKEN_PURPOSE, DownloadGrant, DownloadTokens
-from report_export.reports import definition_for
+from report_export.jobs.outcomes import file_of
+from report_export.reports import ReportDefinition, definition_for
 
 STORE_FAILED = Failed("STORE_FAILED", "The report was generated but could not be stored")
 
@@ -89,16 +94,7 @@ class HandOver:
             metrics.add_metric(
                 name="ReexportsMatchingOriginal" if matching else "ReexportsDiffering", unit="Count", value=1
             )
-        link_expires_at = now + timedelta(seconds=self._settings.link_ttl_seconds)
-        event, notification = notices.succeeded(
-            job,
-            definition,
-            file,
-            expires_at=expires_at,
-            link=self._download_link(job.tenant_id, job.id, min(expires_at, link_expires_at)),
-            link_expires_at=link_expires_at,
-            record=store.record,
-        )
+        event, notification = self._ready_notice(job, definition, file, expires_at, store.record, now)
         rollback = self._ending.plan(claimed, STORE_FAILED, guard=Guard.ATTEMPT)
         rollback_event, rollback_notification = notices.failed(
             job, definition, STORE_FAILED.code, STORE_FAILED.message, record=rollback.record
@@ -160,25 +156,9 @@ class HandOver:
         definition = definition_for(job.job_type)
         record = self._ending.reexport_of(job)
         now = now_utc()
-        if job.status is JobStatus.SUCCEEDED and job.file_path and job.sha256 and job.expires_at:
-            file = FileReference(
-                key=job.file_path,
-                file_name=job.file_name,
-                mime_type=job.mime_type,
-                size_bytes=job.size_bytes or 0,
-                sha256=job.sha256,
-                row_count=job.row_count,
-            )
-            link_expires_at = now + timedelta(seconds=self._settings.link_ttl_seconds)
-            event, notification = notices.succeeded(
-                job,
-                definition,
-                file,
-                expires_at=job.expires_at,
-                link=self._download_link(job.tenant_id, job.id, min(job.expires_at, link_expires_at)),
-                link_expires_at=link_expires_at,
-                record=record,
-            )
+        file = file_of(job)
+        if job.status is JobStatus.SUCCEEDED and file is not None and job.expires_at:
+            event, notification = self._ready_notice(job, definition, file, job.expires_at, record, now)
         else:
             event, notification = notices.failed(
                 job, definition, job.error_code or "FAILED", job.error_message or "", record=record
@@ -197,6 +177,27 @@ class HandOver:
                 now=format_timestamp(now),
             ),
             handed_over_by=f"announce-{round_number}",
+        )
+
+    def _ready_notice(
+        self,
+        job: Job,
+        definition: ReportDefinition,
+        file: FileReference,
+        expires_at: datetime,
+        record: Reexport | None,
+        now: datetime,
+    ) -> tuple[EventEntry, Notification]:
+        """The event and e-mail of a ready report, with a signed link that ends with the file at the latest."""
+        link_expires_at = now + timedelta(seconds=self._settings.link_ttl_seconds)
+        return notices.succeeded(
+            job,
+            definition,
+            file,
+            expires_at=expires_at,
+            link=self._download_link(job.tenant_id, job.id, min(expires_at, link_expires_at)),
+            link_expires_at=link_expires_at,
+            record=record,
         )
 
     def _expiry(self, stored: StoredObject) -> datetime:
