@@ -33,7 +33,7 @@ JobId = Annotated[str, Path(description="The job id (a UUIDv7)", max_length=64)]
         201: success_response(Job, "The job, queued for generation"),
         200: success_response(Job, "Idempotent replay: the job first created with this key"),
         **error_responses(
-            400, 401, 403, 409, 413, 415, 429, 503, conflict="The idempotency_key was used with other parameters"
+            400, 401, 403, 409, 413, 415, 429, conflict="The idempotency_key was used with other parameters"
         ),
     },
 )

@@ -126,7 +126,6 @@ def get_reexport(reexport_id: ReexportId) -> Response[Reexport]:
             409,
             413,
             415,
-            503,
             conflict="Stale version (VERSION_CONFLICT), invalid move (INVALID_TRANSITION) or an announcement "
             "in progress (CONCURRENT_UPDATE)",
         ),

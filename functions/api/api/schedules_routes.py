@@ -39,7 +39,7 @@ def _with_etag(status: int, schedule: Schedule, headers: dict[str, str] | None =
     responses={
         201: success_response(Schedule, "The schedule, with its next firing time"),
         **error_responses(
-            400, 401, 403, 409, 413, 415, 503, conflict="The tenant has its most schedules (TOO_MANY_SCHEDULES)"
+            400, 401, 403, 409, 413, 415, conflict="The tenant has its most schedules (TOO_MANY_SCHEDULES)"
         ),
     },
 )
@@ -90,7 +90,7 @@ def get_schedule(schedule_id: ScheduleId) -> Response[Schedule]:
     security=BEARER_AUTH,
     responses={
         200: success_response(Schedule, "The schedule, changed"),
-        **error_responses(400, 401, 403, 404, 409, 413, 415, 503, conflict=_CONFLICT),
+        **error_responses(400, 401, 403, 404, 409, 413, 415, conflict=_CONFLICT),
     },
 )
 def update_schedule(
@@ -113,7 +113,7 @@ def update_schedule(
     security=BEARER_AUTH,
     responses={
         204: {"description": "Deleted"},
-        **error_responses(400, 401, 403, 404, 409, 503, conflict=_CONFLICT),
+        **error_responses(400, 401, 403, 404, 409, conflict=_CONFLICT),
     },
 )
 def delete_schedule(schedule_id: ScheduleId, if_match: IfMatch = None) -> Response[None]:

@@ -182,7 +182,9 @@ class JobRepository:
             limit=limit,
             filtered=False,
         )
-        return [(item["PK"]["S"].removeprefix("TENANT#"), item["SK"]["S"].removeprefix("JOB#")) for item in found]
+        return [
+            (item["PK"]["S"].removeprefix("TENANT#"), item["SK"]["S"].removeprefix(keys.JOB_PREFIX)) for item in found
+        ]
 
     def query(
         self,
