@@ -13,7 +13,7 @@ from report_export.core.settings import get_settings
 from report_export.sweeping.sweeper import sweeper
 
 from support.reexports import JOBS, run_worker
-from support.sweeping import LONG_AGO
+from support.sweeping import make_the_announcement_due
 
 TOPIC_NAME = "report-export"
 
@@ -35,16 +35,6 @@ def bring_sns_back(aws) -> None:
 def job_item(aws, job_id: str) -> dict:
     key = {"PK": {"S": "TENANT#tenant-a"}, "SK": {"S": f"JOB#{job_id}"}}
     return aws.dynamodb.get_item(TableName=aws.table_name, Key=key, ConsistentRead=True)["Item"]
-
-
-def make_it_due(aws, job_id: str) -> None:
-    """As if the job had ended (or last been re-announced) long ago."""
-    aws.dynamodb.update_item(
-        TableName=aws.table_name,
-        Key={"PK": {"S": "TENANT#tenant-a"}, "SK": {"S": f"JOB#{job_id}"}},
-        UpdateExpression="SET GSI3SK = :due",
-        ExpressionAttributeValues={":due": {"S": f"{LONG_AGO}#tenant-a#{job_id}"}},
-    )
 
 
 def unannounced_job(api, aws, *, fail: bool = False, upstream=None) -> str:
@@ -71,7 +61,7 @@ def test_a_job_whose_announcement_never_went_out_is_announced_again_once(api, aw
     assert "notification_sent_at" not in item
 
     not_yet = sweeper().sweep()
-    make_it_due(aws, job_id)
+    make_the_announcement_due(aws, "tenant-a", job_id)
     report = sweeper().sweep()
     executions = aws.wait_for_executions()
 
@@ -86,14 +76,15 @@ def test_a_job_whose_announcement_never_went_out_is_announced_again_once(api, aw
     assert download.status in (200, 302), download.body
     item = job_item(aws, job_id)
     assert "notification_sent_at" in item and "GSI3PK" not in item
-    make_it_due(aws, job_id)  # even made due again by hand, an announced job is not announced twice
+    # Even made due again by hand, an announced job is not announced twice.
+    make_the_announcement_due(aws, "tenant-a", job_id)
     assert sweeper().sweep().announced == 0
     assert aws.notifications() == []
 
 
 def test_a_failed_job_is_announced_again_as_a_failure(api, aws, upstream):
     job_id = unannounced_job(api, aws, fail=True, upstream=upstream)
-    make_it_due(aws, job_id)
+    make_the_announcement_due(aws, "tenant-a", job_id)
 
     assert sweeper().sweep().announced == 1
     aws.wait_for_executions()
@@ -113,7 +104,7 @@ def test_a_job_announced_the_first_time_is_not_left_to_announce(api, aws):
 
 def test_two_sweepers_at_once_announce_a_job_once(api, aws):
     job_id = unannounced_job(api, aws)
-    make_it_due(aws, job_id)
+    make_the_announcement_due(aws, "tenant-a", job_id)
     reports = []
     sweep = sweeper()
     threads = [threading.Thread(target=lambda: reports.append(sweep.sweep())) for _ in range(2)]
@@ -137,7 +128,7 @@ def test_the_sweeper_gives_up_after_its_announce_attempts(api, aws, monkeypatch)
 
     rounds = []
     for _ in range(4):
-        make_it_due(aws, job_id)
+        make_the_announcement_due(aws, "tenant-a", job_id)
         rounds.append(sweeper().sweep().announced)
         aws.wait_for_executions()
 

@@ -36,3 +36,8 @@ def expire_the_lease(aws: Any, tenant: str, job_id: str) -> None:
         "SET lease_expires_at = :at, GSI3SK = :due",
         {":at": {"S": LONG_AGO}, ":due": {"S": f"{LONG_AGO}#{tenant}#{job_id}"}},
     )
+
+
+def make_the_announcement_due(aws: Any, tenant: str, job_id: str) -> None:
+    """An ended, unannounced job that ended (or was last re-announced) long ago."""
+    _set(aws, tenant, job_id, "SET GSI3SK = :due", {":due": {"S": f"{LONG_AGO}#{tenant}#{job_id}"}})
