@@ -79,8 +79,9 @@ class JobService:
             record = self._jobs.idempotency_record(principal.tenant_id, request.idempotency_key)
             if record is not None:
                 return CreateOutcome(self._replay(principal, IdempotencyKeyTaken(record), params_hash), replayed=True)
-        self.check_active_capacity(principal.tenant_id)
 
+        # No read of the tenant's active jobs first: the job's transaction holds the limit, and a refused one
+        # writes nothing (JobRepository.create then tells a full tenant from a collision).
         created_at = now_utc()
         job = Job(
             **request.model_dump(exclude={"tenant_id"}),
@@ -118,8 +119,8 @@ class JobService:
         return CreateOutcome(job, replayed=False)
 
     def check_active_capacity(self, tenant_id: str) -> None:
-        """TooManyActiveJobs when the tenant already has its most jobs queued or running. Only a first
-        answer that spares a doomed write: the job's own transaction is what holds the limit exactly."""
+        """TooManyActiveJobs when the tenant already has its most jobs queued or running (a re-export asks
+        before its larger transaction; the job's own transaction is what holds the limit exactly)."""
         if not self._jobs.active.has_room(tenant_id, most=self.max_active_jobs):
             raise self._too_many_active()
 
