@@ -64,8 +64,10 @@ from report_export.reexports.requests import reexport_requests  # noqa: E402
 from report_export.reexports.results import reexport_results  # noqa: E402
 from report_export.schedules.exports import scheduled_exports  # noqa: E402
 from report_export.schedules.service import schedule_service  # noqa: E402
+from report_export.subscriptions.service import subscription_service  # noqa: E402
 from report_export.sweeping.sweeper import sweeper  # noqa: E402
 
+from support import aws_calls  # noqa: E402
 from support.events import claims_for, http_event  # noqa: E402
 from support.state_machine import create_report_state_machine, wait_for_execution  # noqa: E402
 from support.template import create_queue_with_dead_letter_queue, create_table  # noqa: E402
@@ -92,9 +94,12 @@ def _forget_cold_start_state() -> None:
     sweeper.cache_clear()
     scheduled_exports.cache_clear()
     schedule_service.cache_clear()
+    subscription_service.cache_clear()
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    aws_calls.install()
+    config.pluginmanager.register(aws_calls.Plugin(config), "least-privilege")
     directory = os.environ.get("RELIABILITY_DIR")
     if directory:
         from support.reliability import Recorder

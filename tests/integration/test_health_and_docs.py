@@ -3,6 +3,7 @@ import pytest
 JOBS = "/api/v1/reports/jobs"
 REEXPORTS = "/api/v1/report-reexports"
 SCHEDULES = "/api/v1/reports/schedules"
+SUBSCRIPTIONS = "/api/v1/reports/subscriptions"
 
 
 def test_health_needs_no_token(api):
@@ -52,6 +53,8 @@ def test_openapi_document_describes_every_route_with_the_error_envelope(api):
         REEXPORTS + "/{reexport_id}",
         SCHEDULES,
         SCHEDULES + "/{schedule_id}",
+        SUBSCRIPTIONS,
+        SUBSCRIPTIONS + "/{subscription_id}",
     }
     assert set(document["paths"][JOBS]) == {"get", "post"}
     assert set(document["paths"][JOBS + "/{jobId}"]) == {"get", "delete"}
@@ -60,6 +63,8 @@ def test_openapi_document_describes_every_route_with_the_error_envelope(api):
     assert set(document["paths"][SCHEDULES]) == {"get", "post"}
     assert set(document["paths"][SCHEDULES + "/{schedule_id}"]) == {"get", "put", "delete"}
     assert "content" not in document["paths"][SCHEDULES + "/{schedule_id}"]["delete"]["responses"]["204"]
+    assert set(document["paths"][SUBSCRIPTIONS]) == {"get", "post"}
+    assert set(document["paths"][SUBSCRIPTIONS + "/{subscription_id}"]) == {"get", "delete"}
     link = document["paths"][JOBS + "/{jobId}/file"]["get"]
     assert "302" in link["responses"] and "security" not in link
     envelope = {"$ref": "#/components/schemas/ErrorEnvelope"}

@@ -19,11 +19,14 @@ from report_export.core.auth import Principal
 from report_export.core.models.common import JobStatus, JobType, now_utc
 from report_export.core.models.jobs import Job
 from report_export.core.models.schedules import ScheduleSpec
+from report_export.core.models.subscriptions import SubscriptionRequest
 from report_export.jobs.service import job_service
 from report_export.reexports import requests as reexport_requests_module
 from report_export.reexports.requests import reexport_requests
 from report_export.schedules import service as schedule_service_module
 from report_export.schedules.service import schedule_service
+from report_export.subscriptions import service as subscription_service_module
+from report_export.subscriptions.service import subscription_service
 
 from conftest import LambdaContextStub
 from support.reexports import put_job
@@ -58,6 +61,10 @@ EXPECTED = {
     "api_get_schedule.json": 200,
     "api_update_schedule.json": 200,
     "api_delete_schedule.json": 204,
+    "api_create_subscription.json": 201,
+    "api_list_subscriptions.json": 200,
+    "api_get_subscription.json": 200,
+    "api_delete_subscription.json": 204,
 }
 # Events about the finished sample report rather than the queued sample job.
 DOWNLOAD_EVENTS = {"api_download_job.json", "api_file_by_link.json", "api_create_reexport.json"}
@@ -75,6 +82,9 @@ SCHEDULE_EVENTS = {
     "api_update_schedule.json",
     "api_delete_schedule.json",
 }
+# Events about the sample notice subscription.
+SUBSCRIPTION_EVENTS = {"api_list_subscriptions.json", "api_get_subscription.json", "api_delete_subscription.json"}
+SAMPLE_SUBSCRIPTION_ID = "019a8f16-1a2b-7c3d-8e4f-5a6b7c8d9e0f"
 SAMPLE_SCHEDULE_ID = "019a8f14-9e6f-7a72-8d8e-9f0a1b2c3d4e"
 SAMPLE_REEXPORT_ID = "019a8f12-7d4e-7f50-9b6c-7d8e9f0a1b2c"
 SAMPLE_REEXPORT_JOB_ID = "019a8f12-7d4f-7a61-8c7d-8e9f0a1b2c3d"
@@ -164,6 +174,15 @@ def sample_schedule(aws, monkeypatch):
     return schedule_service().create_schedule(principal, ScheduleSpec.model_validate(request))
 
 
+@pytest.fixture
+def sample_subscription(aws, monkeypatch):
+    """The subscription the get, list and delete samples name, made as the API would (with its id)."""
+    monkeypatch.setattr(subscription_service_module, "uuid7", lambda: uuid.UUID(SAMPLE_SUBSCRIPTION_ID))
+    principal = Principal(subject="user-123", tenant_id=SAMPLE_TENANT, roles=frozenset({"tenant_admin"}))
+    request = json.loads(json.loads((EVENTS / "api_create_subscription.json").read_text())["body"])
+    return subscription_service().subscribe(principal, SubscriptionRequest.model_validate(request))
+
+
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_sample_event_runs_through_the_handler(api, sample_job, name, request):
     event = json.loads((EVENTS / name).read_text())
@@ -173,6 +192,8 @@ def test_sample_event_runs_through_the_handler(api, sample_job, name, request):
         request.getfixturevalue("sample_reexport")
     if name in SCHEDULE_EVENTS:
         request.getfixturevalue("sample_schedule")
+    if name in SUBSCRIPTION_EVENTS:
+        request.getfixturevalue("sample_subscription")
 
     response = api.invoke(event)
 
@@ -207,6 +228,15 @@ def test_sample_event_runs_through_the_handler(api, sample_job, name, request):
         assert [item["id"] for item in response.json["items"]] == [SAMPLE_SCHEDULE_ID]
     if name == "api_update_schedule.json":
         assert (response.json["enabled"], response.json["version"]) == (False, 2)
+    if name == "api_create_subscription.json":
+        assert (response.json["endpoint"], response.json["statuses"]) == (
+            "reports@farm.example",
+            ["failed", "succeeded"],
+        )
+    if name == "api_get_subscription.json":
+        assert response.json["id"] == SAMPLE_SUBSCRIPTION_ID
+    if name == "api_list_subscriptions.json":
+        assert [item["id"] for item in response.json["items"]] == [SAMPLE_SUBSCRIPTION_ID]
 
 
 def generator_handler():

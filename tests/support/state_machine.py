@@ -19,7 +19,6 @@ __all__ = [
     "render_definition",
     "required_iam_actions",
     "task_resources",
-    "template_granted_actions",
     "template_substitution_names",
     "wait_for_execution",
 ]
@@ -69,36 +68,6 @@ def required_iam_actions() -> set[str]:
         action = f"{service}:{api_action[0].upper()}{api_action[1:]}"
         actions.update(_TRANSACTION_ITEM_ACTIONS.get(action, {action}))
     return actions
-
-
-# What the SAM policy templates the state machine may use grant, as far as this machine cares.
-_SAM_POLICY_TEMPLATE_ACTIONS = {
-    "SNSPublishMessagePolicy": {"sns:Publish"},
-    "EventBridgePutEventsPolicy": {"events:PutEvents"},
-    "DynamoDBReadPolicy": {"dynamodb:GetItem"},
-    "DynamoDBCrudPolicy": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
-    "S3CrudPolicy": {"s3:DeleteObject"},
-}
-
-
-def template_granted_actions() -> set[str] | None:
-    """Actions the template's Policies grant the state machine (statements and known SAM templates)."""
-    resource = load_template().get("Resources", {}).get(STATE_MACHINE_LOGICAL_ID)
-    if resource is None:
-        return None
-    granted: set[str] = set()
-    for policy in resource.get("Properties", {}).get("Policies", []):
-        if not isinstance(policy, dict):
-            continue
-        for name, body in policy.items():
-            if name == "Statement":
-                for statement in body:
-                    if statement.get("Effect") == "Allow":
-                        action = statement.get("Action", [])
-                        granted.update([action] if isinstance(action, str) else action)
-            else:
-                granted.update(_SAM_POLICY_TEMPLATE_ACTIONS.get(name, set()))
-    return granted
 
 
 def render_definition(substitutions: dict[str, str]) -> str:

@@ -82,14 +82,6 @@ class TenantSchedules:
             if error.response["Error"]["Code"] != "ResourceNotFoundException":
                 raise
 
-    def get(self, tenant_id: str, schedule_id: str) -> dict[str, Any] | None:
-        try:
-            return self._client.get_schedule(GroupName=self._group, Name=schedule_name(tenant_id, schedule_id))
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ResourceNotFoundException":
-                return None
-            raise
-
     def _request(self, schedule: SchedulerSchedule) -> dict[str, Any]:
         target: dict[str, Any] = {
             "Arn": self._target.function_arn,

@@ -93,6 +93,16 @@ class TooManySchedules(ServiceError):
     code = "TOO_MANY_SCHEDULES"
 
 
+class TooManySubscriptions(ServiceError):
+    status = 409
+    code = "TOO_MANY_SUBSCRIPTIONS"
+
+
+class EndpointAlreadySubscribed(ServiceError):
+    status = 409
+    code = "ENDPOINT_ALREADY_SUBSCRIBED"
+
+
 class TooManyActiveJobs(ServiceError):
     status = 429
     code = "TOO_MANY_ACTIVE_JOBS"

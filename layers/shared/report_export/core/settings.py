@@ -68,6 +68,9 @@ class Settings(BaseModel):
     scheduler_role_arn: str = Field("", alias="SCHEDULER_ROLE_ARN")
     schedule_dead_letter_arn: str = Field("", alias="SCHEDULE_DEAD_LETTER_ARN")
     max_schedules_per_tenant: int = Field(100, alias="MAX_SCHEDULES_PER_TENANT", ge=1, le=10000)
+    # Each is an SNS subscription that sends a confirmation message when made: few, so that no tenant can
+    # use the service to send mail to many addresses.
+    max_subscriptions_per_tenant: int = Field(10, alias="MAX_SUBSCRIPTIONS_PER_TENANT", ge=1, le=100)
     schedule_sync_stale_after_seconds: int = Field(120, alias="SCHEDULE_SYNC_STALE_AFTER_SEC", ge=30)
     service_token_parameter: str = Field("", alias="INTERNAL_SERVICE_TOKEN_PARAMETER")
     upstream_max_attempts: int = Field(6, alias="UPSTREAM_MAX_ATTEMPTS", ge=1, le=20)

@@ -14,8 +14,9 @@ from uuid6 import uuid7
 
 from report_export.aws import clients
 from report_export.aws.dynamo.codecs import StoredSchedule
-from report_export.aws.dynamo.schedules import ScheduleRepository, TenantScheduleLimit
+from report_export.aws.dynamo.schedules import ScheduleRepository
 from report_export.aws.dynamo.table import StaleWrite, Table
+from report_export.aws.dynamo.tenant_counts import CountFull
 from report_export.core.auth import Principal
 from report_export.core.errors import (
     ConcurrentUpdate,
@@ -70,7 +71,7 @@ class ScheduleService:
         )
         try:
             stored = self._sync.create(StoredSchedule(schedule, expression_set_at=format_timestamp(moment)))
-        except TenantScheduleLimit as limit:
+        except CountFull as limit:
             raise TooManySchedules(
                 f"This tenant already has {limit.at_most} schedules, the most it may have; delete one first"
             ) from None

@@ -93,7 +93,7 @@ class ScheduleSync:
         self._most_per_tenant = most_per_tenant
 
     def create(self, wanted: StoredSchedule) -> StoredSchedule:
-        """Raises TenantScheduleLimit, before anything is written, when the tenant has its most schedules."""
+        """Raises CountFull, before anything is written, when the tenant has its most schedules."""
         pending = _pending(wanted)
         self._repository.create(pending, at_most=self._most_per_tenant)
         try:

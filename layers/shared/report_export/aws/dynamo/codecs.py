@@ -20,6 +20,7 @@ from report_export.core.models.common import JobStatus, canonical_json
 from report_export.core.models.jobs import Job
 from report_export.core.models.reexports import Reexport
 from report_export.core.models.schedules import Schedule, ScheduleRun
+from report_export.core.models.subscriptions import Subscription, SubscriptionState
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -252,6 +253,44 @@ def history_event(raw_item: dict[str, Any]) -> HistoryEvent:
     attributes = {name: value for name, value in item.items() if name not in ("PK", "SK", "details_json")}
     attributes["details"] = json.loads(item.get("details_json") or "{}")
     return HistoryEvent.model_validate(attributes)
+
+
+@dataclass(frozen=True)
+class StoredSubscription:
+    subscription: Subscription
+    # SNS's ARN for it; None while it is being set up (or when the request that set it up stopped first).
+    subscription_arn: str | None
+
+
+def subscription_item(stored: StoredSubscription) -> dict[str, Any]:
+    subscription = stored.subscription
+    item: dict[str, Any] = {
+        **subscription.model_dump(mode="json", exclude_none=True, exclude={"state"}),
+        "PK": keys.tenant_pk(subscription.tenant_id),
+        "SK": keys.subscription_sk(subscription.id),
+    }
+    if stored.subscription_arn is not None:
+        item["subscription_arn"] = stored.subscription_arn
+    return item
+
+
+def stored_subscription(raw_item: dict[str, Any]) -> StoredSubscription:
+    item = deserialize(raw_item)
+    arn = item.get("subscription_arn")
+    attributes = {name: value for name, value in item.items() if name not in ("PK", "SK", "subscription_arn")}
+    # What SNS says of it is asked when it is shown; until then, all the record knows.
+    state = SubscriptionState.PENDING_CONFIRMATION if arn else SubscriptionState.SUBSCRIBING
+    return StoredSubscription(Subscription.model_validate({**attributes, "state": state}), arn)
+
+
+def subscription_endpoint_item(subscription: Subscription, endpoint_digest: str) -> dict[str, Any]:
+    key = keys.subscription_endpoint_key(subscription.protocol.value, endpoint_digest)
+    return {
+        "PK": key["PK"]["S"],
+        "SK": key["SK"]["S"],
+        "tenant_id": subscription.tenant_id,
+        "subscription_id": subscription.id,
+    }
 
 
 def _indexed(tenant_id: str, sk: str, *, by_status: str, by_type: str) -> dict[str, str]:

@@ -134,3 +134,27 @@ def job_key(tenant_id: str, job_id: str) -> dict[str, Any]:
 
 def reexport_key(tenant_id: str, reexport_id: str) -> dict[str, Any]:
     return {"PK": {"S": tenant_pk(tenant_id)}, "SK": {"S": reexport_sk(reexport_id)}}
+
+
+def subscription_sk(subscription_id: str) -> str:
+    return f"SUBSCRIPTION#{subscription_id}"
+
+
+def subscription_key(tenant_id: str, subscription_id: str) -> dict[str, Any]:
+    return {"PK": {"S": tenant_pk(tenant_id)}, "SK": {"S": subscription_sk(subscription_id)}}
+
+
+SUBSCRIPTION_COUNT_SK = "SUBSCRIPTION_COUNT"
+
+
+def subscription_count_key(tenant_id: str) -> dict[str, Any]:
+    return {"PK": {"S": tenant_pk(tenant_id)}, "SK": {"S": SUBSCRIPTION_COUNT_SK}}
+
+
+# One SNS subscription per endpoint and protocol on the topic, whichever tenant asked for it: SNS keeps one
+# filter policy a subscription, so an endpoint is claimed by the first subscription that names it.
+SUBSCRIPTION_ENDPOINT_PK = "SUBSCRIPTION_ENDPOINT"
+
+
+def subscription_endpoint_key(protocol: str, endpoint_digest: str) -> dict[str, Any]:
+    return {"PK": {"S": SUBSCRIPTION_ENDPOINT_PK}, "SK": {"S": f"{protocol}#{endpoint_digest}"}}

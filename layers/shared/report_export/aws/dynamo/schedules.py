@@ -6,8 +6,6 @@ so a write that lost a race is refused (StaleWrite) instead of undoing the other
 
 from __future__ import annotations
 
-import time
-
 from report_export.aws.dynamo import keys
 from report_export.aws.dynamo.codecs import (
     StoredSchedule,
@@ -18,28 +16,18 @@ from report_export.aws.dynamo.codecs import (
     stored_schedule,
 )
 from report_export.aws.dynamo.table import StaleWrite, Table
-from report_export.aws.dynamo.updates import ConditionalUpdate, put_new
+from report_export.aws.dynamo.tenant_counts import TenantCount
+from report_export.aws.dynamo.updates import put_new
 from report_export.core.models.schedules import ScheduleRun
 
 _AT_VERSION = "#version = :version"
-# Creates and deletes of one tenant's schedules all write its count: transactions that collide on it
-# are tried again a few times before the caller hears of it.
-_COUNT_ATTEMPTS = 4
-_COUNT_BACKOFF_SECONDS = 0.05
-
-
-class TenantScheduleLimit(Exception):
-    def __init__(self, at_most: int) -> None:
-        super().__init__(f"the tenant has {at_most} schedules")
-        self.at_most = at_most
-
-
 _VERSION_NAMES = {"#version": "version"}
 
 
 class ScheduleRepository:
     def __init__(self, table: Table) -> None:
         self.table = table
+        self.counts = TenantCount(table, keys.schedule_count_key)
 
     def get(self, tenant_id: str, schedule_id: str, *, consistent: bool = False) -> StoredSchedule | None:
         item = self.table.get(keys.schedule_key(tenant_id, schedule_id), consistent=consistent)
@@ -48,27 +36,11 @@ class ScheduleRepository:
     def create(self, stored: StoredSchedule, *, at_most: int) -> None:
         """The new record and the tenant's count of schedules, in one transaction.
 
-        Raises TenantScheduleLimit when the tenant already has `at_most` schedules, StaleWrite when the
+        Raises CountFull when the tenant already has `at_most` schedules, StaleWrite when the
         transaction is refused for another reason."""
-        tenant_id = stored.schedule.tenant_id
-        count = ConditionalUpdate(
-            key=keys.schedule_count_key(tenant_id),
-            update_expression="SET #count = if_not_exists(#count, :zero) + :one",
-            condition_expression="attribute_not_exists(#count) OR #count < :most",
-            names={"#count": "count"},
-            values=serialize({":zero": 0, ":one": 1, ":most": at_most}),
+        self.counts.add_with(
+            stored.schedule.tenant_id, [put_new(self.table.name, schedule_item(stored))], at_most=at_most
         )
-        items = [put_new(self.table.name, schedule_item(stored)), count.as_transact_item(self.table.name)]
-        for attempt in range(_COUNT_ATTEMPTS):
-            try:
-                self.table.transact(items)
-                return
-            except StaleWrite:
-                if self.count(tenant_id) >= at_most:
-                    raise TenantScheduleLimit(at_most) from None
-                # Another create or delete of the tenant's changed the count at the same moment: again.
-                time.sleep(_COUNT_BACKOFF_SECONDS * (attempt + 1))
-        raise StaleWrite("the tenant's schedule count kept changing")
 
     def replace(self, stored: StoredSchedule, *, at_version: int, unless_pending: bool = False) -> None:
         """Write the schedule as given over the one read at `at_version` (StaleWrite when it moved on, or,
@@ -90,27 +62,15 @@ class ScheduleRepository:
                 "ExpressionAttributeValues": serialize({":version": at_version}),
             }
         }
-        count = ConditionalUpdate(
-            key=keys.schedule_count_key(tenant_id),
-            update_expression="SET #count = #count - :one",
-            condition_expression="#count > :zero",
-            names={"#count": "count"},
-            values=serialize({":zero": 0, ":one": 1}),
-        )
-        for attempt in range(_COUNT_ATTEMPTS):
-            try:
-                self.table.transact([record, count.as_transact_item(self.table.name)])
-                return
-            except StaleWrite:
-                current = self.get(tenant_id, schedule_id, consistent=True)
-                if current is None or current.version != at_version:
-                    raise
-                time.sleep(_COUNT_BACKOFF_SECONDS * (attempt + 1))
-        raise StaleWrite("the tenant's schedule count kept changing")
+
+        def still_at_version() -> bool:
+            current = self.get(tenant_id, schedule_id, consistent=True)
+            return current is not None and current.version == at_version
+
+        self.counts.remove_with(tenant_id, [record], still_wanted=still_at_version)
 
     def count(self, tenant_id: str) -> int:
-        item = self.table.get(keys.schedule_count_key(tenant_id), consistent=True)
-        return int(item["count"]["N"]) if item else 0
+        return self.counts.current(tenant_id)
 
     def query(self, tenant_id: str, *, limit: int, after_schedule_id: str | None) -> tuple[list[StoredSchedule], bool]:
         """Newest first, like jobs and re-exports; schedules being deleted are left out."""
