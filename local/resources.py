@@ -226,11 +226,17 @@ def _set_redrive_policy(
 
 
 def _create_bucket(template: Template, clients: Callable[[str], Any], logical_id: str, props: dict[str, Any]) -> None:
-    s3, bucket = clients("s3"), template.physical.refs[logical_id]
-    if template.region == "us-east-1":
-        s3.create_bucket(Bucket=bucket)
-    else:
-        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": template.region})
+    create_bucket(clients("s3"), props, template.physical.refs[logical_id], region=template.region)
+
+
+def create_bucket(s3: Any, props: dict[str, Any], bucket: str, *, region: str) -> None:
+    """The bucket as the template declares it: Object Lock, encryption, public access, versioning, lifecycle."""
+    options: dict[str, Any] = {"Bucket": bucket}
+    if region != "us-east-1":
+        options["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    if props.get("ObjectLockEnabled"):
+        options["ObjectLockEnabledForBucket"] = True
+    s3.create_bucket(**options)
     if "BucketEncryption" in props:
         rules = [
             {("ApplyServerSideEncryptionByDefault" if name == "ServerSideEncryptionByDefault" else name): value}
@@ -260,6 +266,11 @@ def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
         converted["ID"] = rule["Id"]
     if "ExpirationInDays" in rule:
         converted["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
+    if rule.get("ExpiredObjectDeleteMarker"):
+        converted["Expiration"] = {"ExpiredObjectDeleteMarker": True}
+    if "NoncurrentVersionExpiration" in rule:
+        days = int(rule["NoncurrentVersionExpiration"]["NoncurrentDays"])
+        converted["NoncurrentVersionExpiration"] = {"NoncurrentDays": days}
     if "AbortIncompleteMultipartUpload" in rule:
         days = int(rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"])
         converted["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": days}

@@ -59,6 +59,7 @@ from report_export.aws import (
 from report_export.core.settings import get_settings  # noqa: E402
 from report_export.generation import generator as generation  # noqa: E402
 from report_export.jobs.downloads import download_service  # noqa: E402
+from report_export.jobs.legal_holds import legal_holds  # noqa: E402
 from report_export.jobs.service import job_service  # noqa: E402
 from report_export.reexports.requests import reexport_requests  # noqa: E402
 from report_export.reexports.results import reexport_results  # noqa: E402
@@ -70,7 +71,7 @@ from report_export.sweeping.sweeper import sweeper  # noqa: E402
 from support import aws_calls  # noqa: E402
 from support.events import claims_for, http_event  # noqa: E402
 from support.state_machine import create_report_state_machine, wait_for_execution  # noqa: E402
-from support.template import create_queue_with_dead_letter_queue, create_table  # noqa: E402
+from support.template import create_bucket, create_queue_with_dead_letter_queue, create_table  # noqa: E402
 from support.upstream import SampleUpstream  # noqa: E402
 
 # moto parses a definition on create_state_machine only to validate it, then drops the result; every
@@ -87,6 +88,7 @@ def _forget_cold_start_state() -> None:
     secrets.reset()
     job_service.cache_clear()
     download_service.cache_clear()
+    legal_holds.cache_clear()
     reexport_requests.cache_clear()
     cursor_codec.cache_clear()
     reexport_results.cache_clear()
@@ -201,7 +203,7 @@ def aws(monkeypatch: pytest.MonkeyPatch, upstream: SampleUpstream) -> Iterator[A
         bucket = os.environ["REPORTS_BUCKET"]
         create_table(dynamodb, "JobsTable", table_name)
         queue_url, dlq_url = create_queue_with_dead_letter_queue(sqs, "GenerateQueue", "report-generate", 3)
-        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        create_bucket(s3, "ReportsBucket", bucket)
         topic_arn = sns.create_topic(Name="report-export")["TopicArn"]
         notifications_url, events_url = _observe_topic_and_bus(sqs, sns, boto3.client("events"), topic_arn)
         state_machine_arn = create_report_state_machine(

@@ -55,6 +55,7 @@ def test_openapi_document_describes_every_route_with_the_error_envelope(api):
         SCHEDULES + "/{schedule_id}",
         SUBSCRIPTIONS,
         SUBSCRIPTIONS + "/{subscription_id}",
+        "/api/v1/reports/jobs/{jobId}/legal-hold",
     }
     assert set(document["paths"][JOBS]) == {"get", "post"}
     assert set(document["paths"][JOBS + "/{jobId}"]) == {"get", "delete"}

@@ -61,13 +61,21 @@ EXPECTED = {
     "api_get_schedule.json": 200,
     "api_update_schedule.json": 200,
     "api_delete_schedule.json": 204,
+    "api_place_legal_hold.json": 200,
+    "api_lift_legal_hold.json": 204,
     "api_create_subscription.json": 201,
     "api_list_subscriptions.json": 200,
     "api_get_subscription.json": 200,
     "api_delete_subscription.json": 204,
 }
 # Events about the finished sample report rather than the queued sample job.
-DOWNLOAD_EVENTS = {"api_download_job.json", "api_file_by_link.json", "api_create_reexport.json"}
+DOWNLOAD_EVENTS = {
+    "api_download_job.json",
+    "api_file_by_link.json",
+    "api_create_reexport.json",
+    "api_place_legal_hold.json",
+    "api_lift_legal_hold.json",
+}
 # Events about the sample re-export (of the finished sample report).
 REEXPORT_EVENTS = {
     "api_list_reexports.json",
@@ -194,6 +202,9 @@ def test_sample_event_runs_through_the_handler(api, sample_job, name, request):
         request.getfixturevalue("sample_schedule")
     if name in SUBSCRIPTION_EVENTS:
         request.getfixturevalue("sample_subscription")
+    if name == "api_lift_legal_hold.json":
+        held = api.invoke(json.loads((EVENTS / "api_place_legal_hold.json").read_text()))
+        assert held.status == 200, held.body
 
     response = api.invoke(event)
 
@@ -233,6 +244,10 @@ def test_sample_event_runs_through_the_handler(api, sample_job, name, request):
             "reports@farm.example",
             ["failed", "succeeded"],
         )
+    if name == "api_place_legal_hold.json":
+        assert [file["job_id"] for file in response.json["files"]] == [SAMPLE_READY_JOB_ID]
+    if name == "api_lift_legal_hold.json":
+        assert job_service().get_job_of_tenant(SAMPLE_TENANT, SAMPLE_READY_JOB_ID).legal_hold is None
     if name == "api_get_subscription.json":
         assert response.json["id"] == SAMPLE_SUBSCRIPTION_ID
     if name == "api_list_subscriptions.json":

@@ -17,7 +17,6 @@ from report_export.aws.s3 import (
     MIB,
     MultipartUpload,
     attachment_disposition,
-    delete_object,
     object_exists,
     presigned_download_url,
 )
@@ -300,13 +299,3 @@ def test_given_a_ttl_outside_sigv4_limits_when_presigning_then_it_is_refused(s3,
 )
 def test_given_a_file_name_then_the_disposition_quotes_it_safely(file_name, disposition):
     assert attachment_disposition(file_name) == disposition
-
-
-def test_given_a_stored_object_when_deleted_then_it_is_gone_and_deleting_again_is_harmless(s3):
-    s3.put_object(Bucket=BUCKET, Key="tenant-a/job-1/report.csv", Body=b"x")
-    assert object_exists(s3, bucket=BUCKET, key="tenant-a/job-1/report.csv")
-
-    delete_object(s3, bucket=BUCKET, key="tenant-a/job-1/report.csv")
-    delete_object(s3, bucket=BUCKET, key="tenant-a/job-1/report.csv")
-
-    assert not object_exists(s3, bucket=BUCKET, key="tenant-a/job-1/report.csv")

@@ -8,10 +8,12 @@ import json
 from typing import Any
 
 from local import resources
+from local.parameters import read_template
 from local.template import TEMPLATE_PATH, load_template, resource_properties
 
 __all__ = [
     "TEMPLATE_PATH",
+    "create_bucket",
     "create_queue_with_dead_letter_queue",
     "create_table",
     "load_template",
@@ -21,6 +23,12 @@ __all__ = [
 
 def create_table(dynamodb: Any, logical_id: str, table_name: str) -> None:
     resources.create_table(dynamodb, resource_properties(logical_id), table_name)
+
+
+def create_bucket(s3: Any, logical_id: str, bucket: str) -> None:
+    template = read_template(TEMPLATE_PATH)
+    properties = template.resolve(template.resources[logical_id]["Properties"])
+    resources.create_bucket(s3, properties, bucket, region=template.region)
 
 
 def create_queue_with_dead_letter_queue(

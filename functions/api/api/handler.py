@@ -6,7 +6,14 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from api import health_routes, jobs_routes, reexports_routes, schedules_routes, subscriptions_routes
+from api import (
+    health_routes,
+    jobs_routes,
+    legal_holds_routes,
+    reexports_routes,
+    schedules_routes,
+    subscriptions_routes,
+)
 from api.rest import create_resolver, json_response, openapi_document, swagger_page
 from report_export.aws.deadline import deadline
 from report_export.core.observability import logger, metrics, tracer
@@ -14,6 +21,7 @@ from report_export.core.observability import logger, metrics, tracer
 app = create_resolver()
 app.include_router(health_routes.router)
 app.include_router(jobs_routes.router)
+app.include_router(legal_holds_routes.router)
 app.include_router(reexports_routes.router)
 app.include_router(schedules_routes.router)
 app.include_router(subscriptions_routes.router)

@@ -284,29 +284,25 @@ def attachment_disposition(file_name: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(file_name, safe='')}"
 
 
-def presigned_download_url(s3_client: Any, *, bucket: str, key: str, file_name: str, ttl_seconds: int) -> str:
-    """A presigned GET that downloads the object as an attachment named file_name.
+def presigned_download_url(
+    s3_client: Any, *, bucket: str, key: str, file_name: str, ttl_seconds: int, version_id: str | None = None
+) -> str:
+    """A presigned GET that downloads the object (that version of it, when given) as an attachment named file_name.
 
     The URL also dies with the credentials that signed it: from a Lambda role, that is the end
     of the role session, whatever ttl_seconds says.
     """
     if not 1 <= ttl_seconds <= MAX_PRESIGN_TTL_SECONDS:
         raise ValueError(f"ttl_seconds must be between 1 and {MAX_PRESIGN_TTL_SECONDS}")
-    url: str = s3_client.generate_presigned_url(
-        "get_object",
-        Params={"Bucket": bucket, "Key": key, "ResponseContentDisposition": attachment_disposition(file_name)},
-        ExpiresIn=ttl_seconds,
-    )
+    params = {"Bucket": bucket, "Key": key, "ResponseContentDisposition": attachment_disposition(file_name)}
+    if version_id is not None:
+        params["VersionId"] = version_id
+    url: str = s3_client.generate_presigned_url("get_object", Params=params, ExpiresIn=ttl_seconds)
     # botocore presigns S3 with SigV2 unless the client was created with signature_version="s3v4"
     # (boto/boto3#2680): SigV2 is refused by newer buckets and ignores the 7-day limit.
     if "X-Amz-Signature=" not in url:
         raise RuntimeError('the S3 client must be created with Config(signature_version="s3v4") to presign')
     return url
-
-
-def delete_object(s3_client: Any, *, bucket: str, key: str) -> None:
-    """Deletes the object; deleting one that is already gone is not an error (S3 says 204)."""
-    s3_client.delete_object(Bucket=bucket, Key=key)
 
 
 def abort_uploads(s3_client: Any, *, bucket: str, prefix: str, keep_prefix: str | None = None) -> int:
@@ -325,9 +321,12 @@ def object_exists(s3_client: Any, *, bucket: str, key: str) -> bool:
     return object_head(s3_client, bucket=bucket, key=key) is not None
 
 
-def object_head(s3_client: Any, *, bucket: str, key: str) -> dict[str, Any] | None:
-    """The object's metadata (ContentLength, ContentType …), or None when there is no such object."""
+def object_head(s3_client: Any, *, bucket: str, key: str, version_id: str | None = None) -> dict[str, Any] | None:
+    """The object's metadata (ContentLength, ContentType, VersionId …), or None when there is no such object
+    (or no such version of it)."""
     try:
+        if version_id is not None:
+            return s3_client.head_object(Bucket=bucket, Key=key, VersionId=version_id)
         return s3_client.head_object(Bucket=bucket, Key=key)
     except ClientError as error:
         if is_missing_object(error):

@@ -93,6 +93,16 @@ class TooManySchedules(ServiceError):
     code = "TOO_MANY_SCHEDULES"
 
 
+class NotHeld(ServiceError):
+    status = 409
+    code = "NOT_HELD"
+
+
+class HeldThroughLineage(ServiceError):
+    status = 409
+    code = "HELD_THROUGH_LINEAGE"
+
+
 class TooManySubscriptions(ServiceError):
     status = 409
     code = "TOO_MANY_SUBSCRIPTIONS"

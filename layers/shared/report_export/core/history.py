@@ -20,6 +20,8 @@ class HistoryEventType(StrEnum):
     REEXPORT_REQUESTED = "reexport_requested"
     REEXPORT_CANCELLED = "reexport_cancelled"
     REEXPORT_COMPLETED = "reexport_completed"
+    LEGAL_HOLD_PLACED = "legal_hold_placed"
+    LEGAL_HOLD_LIFTED = "legal_hold_lifted"
 
 
 class HistoryEvent(BaseModel):

@@ -83,9 +83,15 @@ class DownloadService:
     def _presign(self, job: Job) -> Presigned:
         if job.status is not JobStatus.SUCCEEDED or not job.file_path or not job.file_name:
             raise ReportNotReady(f"Report is not ready (the job is {job.status.value})")
+        held_version = job.legal_hold.version_of(job.file_path) if job.legal_hold is not None else None
+        if held_version is not None:
+            # Held: the version under hold is there whatever the lifecycle rule did since expires_at.
+            return self._presign_key(job.file_path, job.file_name, None, version_id=held_version)
         return self._presign_key(job.file_path, job.file_name, job.expires_at)
 
-    def _presign_key(self, key: str, file_name: str, expires_at: datetime | None) -> Presigned:
+    def _presign_key(
+        self, key: str, file_name: str, expires_at: datetime | None, *, version_id: str | None = None
+    ) -> Presigned:
         """A URL that lives REPORT_DOWNLOAD_TTL_SEC, and never past the file's expires_at: only until then is
         the file sure to be in the bucket (the lifecycle rule may delete it after)."""
         now = now_utc()
@@ -94,10 +100,11 @@ class DownloadService:
             ttl = min(ttl, int((expires_at - now).total_seconds()))
             if ttl < 1:
                 raise ReportExpired("The report file has expired; re-export the report to get it again")
-        if object_head(self._s3, bucket=self._settings.reports_bucket, key=key) is None:
+        bucket = self._settings.reports_bucket
+        if object_head(self._s3, bucket=bucket, key=key, version_id=version_id) is None:
             raise ReportFileGone("The report file no longer exists; re-export the report")
         url = presigned_download_url(
-            self._s3, bucket=self._settings.reports_bucket, key=key, file_name=file_name, ttl_seconds=ttl
+            self._s3, bucket=bucket, key=key, file_name=file_name, ttl_seconds=ttl, version_id=version_id
         )
         return Presigned(url=url, expires_at=now + timedelta(seconds=ttl))
 

@@ -32,6 +32,7 @@ _JOB_INTERNAL_ATTRIBUTES = (
     "filters_json",
     "manifest_json",
     "ttl",
+    "held_ttl",
     "attempt",
     "lease_expires_at",
 )

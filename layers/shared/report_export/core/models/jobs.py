@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StringConstraints,
     field_validator,
     model_validator,
 )
@@ -95,6 +96,34 @@ class CreateJobRequest(BaseModel):
         return hashlib.sha256(canonical_json(self.export_parameters()).encode()).hexdigest()
 
 
+class HeldFile(BaseModel):
+    job_id: str = Field(description="The job the file belongs to (the report, or one of its re-exports)")
+    key: str
+    version_id: str = Field(description="The S3 version under legal hold: it cannot be deleted while held")
+
+
+class LegalHold(BaseModel):
+    """A legal hold: the report's file and every file of its lineage kept, whatever their expiry says."""
+
+    report_id: str = Field(description="The report the hold was placed on: this job, or the original it re-exports")
+    reason: str
+    placed_by: str
+    placed_at: Timestamp
+    files: list[HeldFile]
+
+    def version_of(self, key: str) -> str | None:
+        return next((held.version_id for held in self.files if held.key == key), None)
+
+
+class LegalHoldRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)] = Field(
+        description="Why the files are held (a case, an audit, a request); recorded in the report's history",
+        examples=["Audit 2026-14 by the funder: keep every file of the report"],
+    )
+
+
 class Job(BaseModel):
     """A report job as the API returns it: the report_jobs columns of the API
     contract plus lineage, progress and manifest fields."""
@@ -138,6 +167,9 @@ class Job(BaseModel):
     schedule_id: str | None = Field(None, description="On a job a schedule created: that schedule's id")
     active_reexport_id: str | None = Field(
         None, description="On an original report: the re-export pending or running for it, if any"
+    )
+    legal_hold: LegalHold | None = Field(
+        None, description="While held: nothing deletes the file, and downloads work past expires_at"
     )
     created_at: Timestamp
     updated_at: Timestamp
