@@ -13,7 +13,7 @@ CONTRACT_COLUMNS = {
 }  # fmt: skip
 SERVICE_ADDITIONS = {
     "compression", "row_count", "cancel_requested", "phase", "rows_written", "started_at", "notification_sent_at",
-    "manifest", "reexport_id", "reexport_of", "active_reexport_id", "schedule_id",
+    "manifest", "reexport_id", "reexport_of", "active_reexport_id", "schedule_id", "legal_hold",
 }  # fmt: skip
 
 
@@ -60,6 +60,7 @@ def test_create_answers_201_with_the_whole_queued_job_and_wakes_the_generator(ap
         "reexport_of": None,
         "active_reexport_id": None,
         "schedule_id": None,
+        "legal_hold": None,
         "created_at": None,
         "updated_at": None,
     }

@@ -129,7 +129,9 @@ def download_job(jobId: JobId) -> DownloadLink:
     f"{JOBS}/<jobId>/history",
     summary="The report's audit history, oldest first",
     description="Roles: all readers. Created, each download URL issued (to whom, how), each re-export requested, "
-    "cancelled and completed (by whom, why, with what result). Page with limit and next_cursor.",
+    "cancelled and completed (by whom, why, with what result), each legal hold placed and lifted. Page with limit "
+    "and next_cursor. chain says whether the whole history is as written: each entry carries the hash of the one "
+    "before it, so an entry edited or removed afterwards breaks it (intact: false, and where).",
     tags=["jobs"],
     security=BEARER_AUTH,
     responses={200: success_response(HistoryPage, "A page of history entries"), **error_responses(400, 401, 403, 404)},
@@ -141,8 +143,10 @@ def job_history(
 ) -> HistoryPage:
     principal = authenticate(router, READER_ROLES)
     query = {"tenant": principal.tenant_id, "history_of": jobId}
-    events, last = job_service().job_history(principal, jobId, limit=limit, after=position_of(next_cursor, **query))
-    return HistoryPage(items=events, next_cursor=cursor_after(last, **query))
+    events, last, chain = job_service().job_history(
+        principal, jobId, limit=limit, after=position_of(next_cursor, **query)
+    )
+    return HistoryPage(items=events, next_cursor=cursor_after(last, **query), chain=chain)
 
 
 @router.get(

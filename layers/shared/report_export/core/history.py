@@ -4,6 +4,7 @@ there is one (job creation, re-export requested, cancelled, completed)."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 from uuid6 import uuid7
 
-from report_export.core.models.common import Timestamp, now_utc
+from report_export.core.models.common import Timestamp, canonical_json, now_utc
 
 
 class HistoryEventType(StrEnum):
@@ -35,9 +36,31 @@ class HistoryEvent(BaseModel):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
+class ChainCheck(BaseModel):
+    """Whether the report's history is as it was written: each entry carries the hash of the one before it."""
+
+    intact: bool = Field(description="No sealed entry was edited, removed or reordered")
+    sealed: int = Field(description="Entries in the chain")
+    unsealed: int = Field(0, description="Entries written since the chain was last extended (none once read)")
+    head: str | None = Field(None, description="The hash of the last sealed entry: note it to compare later")
+    first_broken: str | None = Field(None, description="The first entry whose link does not hold")
+    problem: str | None = None
+
+
 class HistoryPage(BaseModel):
     items: list[HistoryEvent]
     next_cursor: str | None = Field(None, description="Pass back as the next_cursor query parameter; null at the end.")
+    chain: ChainCheck | None = Field(None, description="The whole history checked, on every page")
+
+
+# The link before a report's first entry.
+GENESIS = "0" * 64
+
+
+def chain_link(previous: str, event: HistoryEvent) -> str:
+    """An entry's hash: of the hash before it and of the entry exactly as the API shows it."""
+    content = canonical_json(event.model_dump(mode="json"))
+    return hashlib.sha256(f"{previous}\n{content}".encode()).hexdigest()
 
 
 # The actor of entries the service writes on its own behalf (a cancel noticed by the generator).

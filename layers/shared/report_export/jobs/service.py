@@ -26,12 +26,13 @@ from report_export.core.errors import (
     TooManyActiveJobs,
     ValidationFailed,
 )
-from report_export.core.history import HistoryEvent, HistoryEventType, new_event
+from report_export.core.history import ChainCheck, HistoryEvent, HistoryEventType, new_event
 from report_export.core.models.common import JOB_ID_PATTERN, JobStatus, JobType, format_timestamp, now_utc
 from report_export.core.models.jobs import CreateJobRequest, Job
 from report_export.core.observability import logger, metrics
 from report_export.core.settings import Settings, get_settings
 from report_export.jobs.ending import Cancelled, Guard, JobEnding, job_ending
+from report_export.jobs.history_chain import HistoryChain
 
 _JOB_ID_RE = re.compile(JOB_ID_PATTERN)
 # A cancel reads, decides and writes conditionally; the generator may move the job in between.
@@ -234,11 +235,18 @@ class JobService:
 
     def job_history(
         self, principal: Principal, job_id: str, *, limit: int, after: str | None
-    ) -> tuple[list[HistoryEvent], str | None]:
-        """The report's audit history, oldest first (404 for a job the caller's tenant does not have)."""
+    ) -> tuple[list[HistoryEvent], str | None, ChainCheck]:
+        """The report's audit history, oldest first (404 for a job the caller's tenant does not have), and
+        whether its chain holds, every entry written so far linked into it first."""
         self._load(principal, job_id)
+        chain = HistoryChain(self._history)
+        chain.seal(principal.tenant_id, job_id)
+        check = chain.check(principal.tenant_id, job_id)
+        if not check.intact:
+            logger.warning("History chain broken", extra={"audit": "history_chain_broken", "job_id": job_id})
+            metrics.add_metric(name="HistoryChainsBroken", unit="Count", value=1)
         events, more = self._history.query(principal.tenant_id, job_id, limit=limit, after_event_id=after)
-        return events, events[-1].id if more and events else None
+        return events, events[-1].id if more and events else None, check
 
     def check_ready(self) -> None:
         try:

@@ -26,6 +26,7 @@ from typing import Any
 
 from report_export.aws import clients
 from report_export.aws.dynamo.codecs import StoredJob
+from report_export.aws.dynamo.history import HistoryRepository
 from report_export.aws.dynamo.jobs import JobRepository
 from report_export.aws.dynamo.table import StaleWrite, Table
 from report_export.aws.dynamo.updates import expired_lease_update, versioned_update
@@ -36,6 +37,7 @@ from report_export.core.settings import Settings, get_settings
 from report_export.generation.handover import HandOver, build_hand_over
 from report_export.generation.uploads import abort_abandoned_uploads
 from report_export.jobs.ending import Failed, Guard, JobEnding, job_ending
+from report_export.jobs.history_chain import HistoryChain
 from report_export.schedules.sync import ScheduleSync, schedule_sync
 
 LEASE_EXPIRED = Failed("LEASE_EXPIRED", "The report's generation stopped answering and ran out of attempts")
@@ -53,6 +55,7 @@ class SweepReport:
     dead_letters: int = 0
     announced: int = 0
     schedules_repaired: int = 0
+    histories_sealed: int = 0
     skipped: list[str] = field(default_factory=list)
 
 
@@ -67,6 +70,7 @@ class Sweeper:
         dead_letters: DeadLetterQueue,
         schedules: ScheduleSync,
         s3: Any,
+        history_chain: HistoryChain,
     ) -> None:
         self._settings = settings
         self._jobs = jobs
@@ -76,6 +80,7 @@ class Sweeper:
         self._dead_letters = dead_letters
         self._schedules = schedules
         self._s3 = s3
+        self._history_chain = history_chain
 
     def sweep(self) -> SweepReport:
         report = SweepReport()
@@ -91,7 +96,16 @@ class Sweeper:
         self._drain_dead_letters(now, mark, report)
         self._announce_again(now, report)
         self._repair_schedules(report)
-        for name in ("requeued", "failed", "woken", "dead_letters", "announced", "schedules_repaired"):
+        self._seal_histories(report)
+        for name in (
+            "requeued",
+            "failed",
+            "woken",
+            "dead_letters",
+            "announced",
+            "schedules_repaired",
+            "histories_sealed",
+        ):
             metrics.add_metric(name=f"Swept{name.title().replace('_', '')}", unit="Count", value=getattr(report, name))
         logger.info("Sweep done", extra={"report": report.__dict__})
         return report
@@ -239,6 +253,16 @@ class Sweeper:
                 logger.exception("Repairing a schedule failed; it is looked at again next time")
                 report.skipped.append(schedule_id)
 
+    def _seal_histories(self, report: SweepReport) -> None:
+        """Link the entries written since into their reports' chains, so that none stays open to an edit long."""
+        for tenant_id, job_id in self._history_chain.unsealed(limit=self._page):
+            try:
+                self._history_chain.seal(tenant_id, job_id)
+                report.histories_sealed += 1
+            except Exception:
+                logger.exception("Sealing a history failed; it is looked at again next time", extra={"job_id": job_id})
+                report.skipped.append(job_id)
+
     @property
     def _page(self) -> int:
         return self._settings.sweep_page_size
@@ -263,4 +287,5 @@ def sweeper() -> Sweeper:
         DeadLetterQueue(clients.sqs(), settings.dead_letter_queue_url),
         schedule_sync(settings, table),
         clients.s3(),
+        HistoryChain(HistoryRepository(table)),
     )

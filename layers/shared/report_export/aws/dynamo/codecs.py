@@ -238,6 +238,18 @@ def schedule_run(raw_item: dict[str, Any]) -> ScheduleRun:
     )
 
 
+_CHAIN_ATTRIBUTES = ("chain_seq", "chain_previous", "chain_hash")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredHistoryEntry:
+    event: HistoryEvent
+    # Its place in the report's chain, once sealed: position (from 1), the hash before it, its own hash.
+    seq: int | None = None
+    previous: str | None = None
+    hash: str | None = None
+
+
 def history_item(tenant_id: str, event: HistoryEvent) -> dict[str, Any]:
     attributes = event.model_dump(mode="json")
     details = attributes.pop("details")
@@ -246,14 +258,26 @@ def history_item(tenant_id: str, event: HistoryEvent) -> dict[str, Any]:
         "details_json": canonical_json(details),
         "PK": keys.tenant_pk(tenant_id),
         "SK": keys.history_prefix(event.job_id) + event.id,
+        # Written unsealed, whoever writes it (a transaction of the state machine's included); sealing it
+        # into the chain takes it out of the index.
+        "GSI3PK": keys.UNSEALED_PK,
+        "GSI3SK": keys.unsealed_sk(attributes["at"], tenant_id, event.job_id, event.id),
     }
 
 
 def history_event(raw_item: dict[str, Any]) -> HistoryEvent:
+    return stored_history_entry(raw_item).event
+
+
+def stored_history_entry(raw_item: dict[str, Any]) -> StoredHistoryEntry:
     item = deserialize(raw_item)
-    attributes = {name: value for name, value in item.items() if name not in ("PK", "SK", "details_json")}
+    skipped = ("PK", "SK", "details_json", *keys.UNFINISHED_ATTRIBUTES, *_CHAIN_ATTRIBUTES)
+    attributes = {name: value for name, value in item.items() if name not in skipped}
     attributes["details"] = json.loads(item.get("details_json") or "{}")
-    return HistoryEvent.model_validate(attributes)
+    event = HistoryEvent.model_validate(attributes)
+    if "chain_seq" not in item:
+        return StoredHistoryEntry(event)
+    return StoredHistoryEntry(event, int(item["chain_seq"]), item["chain_previous"], item["chain_hash"])
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,19 @@ def history_prefix(job_id: str) -> str:
     return f"HISTORY#{job_id}#"
 
 
+def history_chain_key(tenant_id: str, job_id: str) -> dict[str, Any]:
+    """The head of a report's history chain: how many entries are sealed, and the last one's hash."""
+    return {"PK": {"S": tenant_pk(tenant_id)}, "SK": {"S": f"HISTORY_CHAIN#{job_id}"}}
+
+
+# History entries not yet linked into their report's chain, in the sparse index the sweeper reads.
+UNSEALED_PK = "UNSEALED"
+
+
+def unsealed_sk(at: str, tenant_id: str, job_id: str, event_id: str) -> str:
+    return f"{at}#{tenant_id}#{job_id}#{event_id}"
+
+
 def unfinished_pk(status: JobStatus) -> str:
     return f"UNFINISHED#{status.value}"
 

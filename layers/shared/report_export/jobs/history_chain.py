@@ -1,0 +1,82 @@
+"""The report history's chain: each entry carries the hash of the one before it, so that an entry edited,
+removed or put out of order afterwards shows.
+
+Entries are written by whoever records the change (the API, the generator, the state machine's
+transactions) and linked into the chain after: by the next read of the history, and by the sweeper
+every few minutes. Linking one entry is a transaction that moves the chain's head on only from where
+it was read, so sealers running at once never fork it; an entry written late (a store retried by the
+state machine) is linked after the ones already sealed, not between them.
+"""
+
+from __future__ import annotations
+
+from report_export.aws.dynamo.codecs import StoredHistoryEntry
+from report_export.aws.dynamo.history import HistoryRepository
+from report_export.core.history import GENESIS, ChainCheck, chain_link
+
+# Each round re-reads the chain after another sealer moved it on; a few are plenty for one report.
+_ROUNDS = 5
+
+
+class HistoryChain:
+    def __init__(self, history: HistoryRepository) -> None:
+        self._history = history
+
+    def seal(self, tenant_id: str, job_id: str) -> int:
+        """Link the report's unsealed entries into its chain; how many this call linked."""
+        linked = 0
+        for _ in range(_ROUNDS):
+            sealed, head = self._history.chain_head(tenant_id, job_id)
+            pending = [entry for entry in self._history.all_entries(tenant_id, job_id) if entry.seq is None]
+            previous, position = head or GENESIS, sealed
+            for entry in pending:
+                position += 1
+                link = chain_link(previous, entry.event)
+                if not self._history.seal(tenant_id, entry.event, seq=position, previous=previous, link=link):
+                    break  # another sealer moved the head: read it again
+                linked, previous = linked + 1, link
+            else:
+                return linked
+        return linked
+
+    def unsealed(self, *, limit: int) -> list[tuple[str, str]]:
+        """(tenant, report) of reports with entries waiting to be linked."""
+        return self._history.unsealed(limit=limit)
+
+    def check(self, tenant_id: str, job_id: str) -> ChainCheck:
+        sealed, head = self._history.chain_head(tenant_id, job_id)
+        entries = self._history.all_entries(tenant_id, job_id)
+        chained = sorted((entry for entry in entries if entry.seq is not None), key=lambda entry: entry.seq or 0)
+        unsealed = len(entries) - len(chained)
+        previous = GENESIS
+        for position, entry in enumerate(chained, start=1):
+            problem = _broken_link(entry, position, previous)
+            if problem is not None:
+                return ChainCheck(
+                    intact=False,
+                    sealed=sealed,
+                    unsealed=unsealed,
+                    head=head,
+                    first_broken=entry.event.id,
+                    problem=problem,
+                )
+            previous = entry.hash or ""
+        if len(chained) != sealed or (chained[-1].hash if chained else None) != head:
+            return ChainCheck(
+                intact=False,
+                sealed=sealed,
+                unsealed=unsealed,
+                head=head,
+                problem="the chain ends before its head: its last entries were removed",
+            )
+        return ChainCheck(intact=True, sealed=sealed, unsealed=unsealed, head=head)
+
+
+def _broken_link(entry: StoredHistoryEntry, position: int, previous: str) -> str | None:
+    if entry.seq != position:
+        return "an entry before it was removed"
+    if entry.previous != previous:
+        return "it does not follow the entry before it"
+    if chain_link(previous, entry.event) != entry.hash:
+        return "it was changed after it was written"
+    return None
