@@ -36,6 +36,14 @@ def history_items(aws, job_id: str) -> list[dict]:
     return response["Items"]
 
 
+def edit(aws, item: dict, expression: str, values: dict | None = None) -> None:
+    """Change a stored entry behind the service's back, as someone with write access to the table could."""
+    request = {"TableName": aws.table_name, "Key": {"PK": item["PK"], "SK": item["SK"]}, "UpdateExpression": expression}
+    if values:
+        request["ExpressionAttributeValues"] = values
+    aws.dynamodb.update_item(**request)
+
+
 def unsealed_in_index(aws) -> list[dict]:
     response = aws.dynamodb.query(
         TableName=aws.table_name,
@@ -62,12 +70,7 @@ def test_the_whole_chain_is_checked_on_every_page(api, aws):
     report = a_report_with_history(api, aws)
     first = history_page(api, report.id, limit=1)
     item = history_items(aws, report.id)[-1]
-    aws.dynamodb.update_item(
-        TableName=aws.table_name,
-        Key={"PK": item["PK"], "SK": item["SK"]},
-        UpdateExpression="SET actor = :other",
-        ExpressionAttributeValues={":other": {"S": "someone-else"}},
-    )
+    edit(aws, item, "SET actor = :other", {":other": {"S": "someone-else"}})
 
     again = history_page(api, report.id, limit=1)
 
@@ -79,11 +82,11 @@ def test_an_edited_entry_breaks_the_chain_where_it_was_edited(api, aws):
     report = a_report_with_history(api, aws)
     history_page(api, report.id)
     edited = history_items(aws, report.id)[1]
-    aws.dynamodb.update_item(
-        TableName=aws.table_name,
-        Key={"PK": edited["PK"], "SK": edited["SK"]},
-        UpdateExpression="SET details_json = :details",
-        ExpressionAttributeValues={":details": {"S": '{"via": "api", "expires_at": "2099-01-01T00:00:00.000Z"}'}},
+    edit(
+        aws,
+        edited,
+        "SET details_json = :details",
+        {":details": {"S": '{"via": "api", "expires_at": "2099-01-01T00:00:00.000Z"}'}},
     )
 
     chain = history_page(api, report.id)["chain"]
@@ -122,11 +125,11 @@ def test_an_entry_unsealed_by_hand_to_be_linked_again_is_found(api, aws):
     history_page(api, report.id)
     edited = history_items(aws, report.id)[1]
     # Edited, and its link taken off so that it would be linked anew at the end.
-    aws.dynamodb.update_item(
-        TableName=aws.table_name,
-        Key={"PK": edited["PK"], "SK": edited["SK"]},
-        UpdateExpression="SET actor = :other REMOVE chain_seq, chain_previous, chain_hash",
-        ExpressionAttributeValues={":other": {"S": "someone-else"}},
+    edit(
+        aws,
+        edited,
+        "SET actor = :other REMOVE chain_seq, chain_previous, chain_hash",
+        {":other": {"S": "someone-else"}},
     )
 
     chain = history_page(api, report.id)["chain"]

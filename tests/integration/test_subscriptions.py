@@ -339,3 +339,15 @@ def test_the_state_shown_is_what_sns_says_now(api, aws):
     assert api.call("GET", SUBSCRIPTIONS).json["items"][0]["state"] == "lapsed"
     assert api.call("DELETE", f"{SUBSCRIPTIONS}/{created['id']}").status == 204
     assert api.call("GET", SUBSCRIPTIONS).json["items"] == []
+
+
+def test_a_subscription_made_is_answered_201_even_when_its_state_cannot_be_read(api, aws, monkeypatch):
+    monkeypatch.setattr(
+        clients.sns(), "get_subscription_attributes", refuse("GetSubscriptionAttributes", "Throttled", 503)
+    )
+
+    response = subscribe(api)
+
+    assert response.status == 201, response.body
+    assert response.json["state"] == "pending_confirmation"
+    assert len(sns_subscriptions()) == 1

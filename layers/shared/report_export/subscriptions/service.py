@@ -13,6 +13,7 @@ import hashlib
 import re
 from functools import cache
 
+from botocore.exceptions import BotoCoreError, ClientError
 from uuid6 import uuid7
 
 from report_export.aws import clients
@@ -98,7 +99,13 @@ class SubscriptionService:
             raise
         metrics.add_metric(name="SubscriptionsAdded", unit="Count", value=1)
         logger.info("Subscription added", extra={"subscription_id": subscription.id, "protocol": request.protocol})
-        return subscription.model_copy(update={"state": self._topic.state(arn)})
+        try:
+            state = self._topic.state(arn)
+        except (BotoCoreError, ClientError):
+            # Made all the same: a retry would be refused as already subscribed, so the answer must not fail.
+            logger.warning("Could not read the new subscription's state", extra={"subscription_id": subscription.id})
+            state = SubscriptionState.PENDING_CONFIRMATION
+        return subscription.model_copy(update={"state": state})
 
     def list_subscriptions(self, principal: Principal) -> list[Subscription]:
         return [self._shown(stored) for stored in self._repository.all_of(principal.tenant_id)]
