@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from report_export.aws.dynamo.history import HistoryRepository
 from report_export.jobs.history_chain import HistoryChain
 from report_export.sweeping.sweeper import sweeper
@@ -137,6 +139,11 @@ def test_an_entry_unsealed_by_hand_to_be_linked_again_is_found(api, aws):
     assert chain["intact"] is False and chain["problem"] == "an entry before it was removed"
 
 
+@pytest.mark.reliability(
+    scenario="4 sealers linking one report's history at once",
+    injected="four concurrent seals of 7 unsealed entries",
+    checked="one chain: positions 1 to 7, each once, intact",
+)
 def test_sealers_at_the_same_moment_make_one_chain(api, serialized_aws):
     aws = serialized_aws
     report = a_report_with_history(api, aws, downloads=6)

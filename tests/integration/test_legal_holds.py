@@ -178,6 +178,11 @@ def test_holding_twice_keeps_the_first_hold_and_records_it_once(api, aws):
     assert [entry["event"] for entry in history(api, report.id)].count("legal_hold_placed") == 1
 
 
+@pytest.mark.reliability(
+    scenario="4 concurrent legal holds on one report",
+    injected="the same PUT …/legal-hold four times at once",
+    checked="one hold (the same answer to all four), one history entry",
+)
 def test_holds_placed_at_the_same_moment_make_one_hold(api, serialized_aws):
     report = put_succeeded_report(serialized_aws)
     answers: list = []

@@ -166,6 +166,11 @@ def test_a_tenant_has_at_most_its_limit_of_subscriptions(api, aws, monkeypatch):
     assert subscribe(api, "other@farm.example", tenant="tenant-b").status == 201
 
 
+@pytest.mark.reliability(
+    scenario="8 concurrent subscriptions of one tenant with room for 2",
+    injected="a burst of subscribe requests at the same moment",
+    checked="exactly 2 × 201 and 6 × 409; 2 SNS subscriptions, 2 records",
+)
 def test_a_burst_of_subscriptions_stops_exactly_at_the_limit(api, serialized_aws, monkeypatch):
     monkeypatch.setenv("MAX_SUBSCRIPTIONS_PER_TENANT", "2")
     from conftest import _forget_cold_start_state
@@ -278,6 +283,11 @@ def refuse(operation: str, code: str, status: int = 400):
 @pytest.mark.parametrize(
     ("code", "status", "answered"),
     [("InvalidParameter", 400, (400, "VALIDATION_ERROR")), ("Throttled", 503, (503, "SERVICE_UNAVAILABLE"))],
+)
+@pytest.mark.reliability(
+    scenario="SNS refuses or throttles a subscribe",
+    injected="Subscribe answers InvalidParameter, or Throttled (503)",
+    checked="400 or 503 in the envelope; no record, claim or count left; the same subscribe then works",
 )
 def test_when_sns_refuses_the_subscription_no_record_or_claim_is_left(api, aws, monkeypatch, code, status, answered):
     monkeypatch.setattr(clients.sns(), "subscribe", refuse("Subscribe", code, status))
