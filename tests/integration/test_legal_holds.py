@@ -264,7 +264,10 @@ def test_a_hold_needs_a_reason(api, aws, body):
     assert api.call("GET", f"{JOBS}/{report.id}").json["legal_hold"] is None
 
 
-@pytest.mark.parametrize("query", [{}, {"reason": ""}, {"reason": "   "}, {"reason": "x" * 501}])
+@pytest.mark.parametrize(
+    "query",
+    [{}, {"reason": ""}, {"reason": "   "}, {"reason": "x" * 501}, {"reason": "\u202e\u0000 lifted \r\n"}],
+)
 def test_lifting_needs_a_reason(api, aws, query):
     report = put_succeeded_report(aws)
     place(api, report.id)
@@ -273,3 +276,10 @@ def test_lifting_needs_a_reason(api, aws, query):
 
     assert (response.status, response.error_code) == (400, "VALIDATION_ERROR")
     assert api.call("GET", f"{JOBS}/{report.id}").json["legal_hold"] is not None
+
+
+def test_a_reason_in_any_script_with_emoji_is_kept_as_written(api, aws):
+    report = put_succeeded_report(aws)
+    reason = "Tilsyn fra Bufdir 2026 \U0001f469\u200d\U0001f4bb: behold alle filer"
+
+    assert place(api, report.id, reason=reason).json["reason"] == reason

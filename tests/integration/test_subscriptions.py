@@ -133,6 +133,7 @@ def test_an_endpoint_gets_only_the_outcomes_and_types_it_asked_for(api, aws, ups
         ("same@farm.example", "same@farm.example", "tenant-a"),
         ("same@farm.example", "same@farm.example", "tenant-b"),
         ("same@Farm.Example", "same@farm.example", "tenant-b"),
+        ("Same@farm.example", "same@farm.example", "tenant-b"),
     ],
 )
 def test_an_endpoint_already_subscribed_is_refused_and_sns_keeps_its_one_subscription(
@@ -242,6 +243,18 @@ def test_only_a_tenant_admin_manages_subscriptions(api, aws, roles):
         {"protocol": "https", "endpoint": "https://user:secret@hooks.farm.example/notices"},
         {"protocol": "https", "endpoint": "https:///no-host"},
         {"protocol": "https", "endpoint": "https://hooks.farm.example/a b"},
+        *(
+            {"protocol": "https", "endpoint": f"https://hooks.farm.example/x{character}"}
+            for character in ("\x00", "\x01", "\x1b[31m", "\x7f", "\ufffe", "\uffff", "\u202e", "\u00e9")
+        ),
+        {"protocol": "https", "endpoint": "https://hooks.farm.example:99999/x"},
+        {"protocol": "https", "endpoint": "https://hooks.farm.example:abc/x"},
+        {"protocol": "https", "endpoint": "https://[::1/x"},
+        {"protocol": "email", "endpoint": "a@farm.example\n"},
+        {"protocol": "email", "endpoint": "a..b@farm.example"},
+        {"protocol": "email", "endpoint": ".a@farm.example"},
+        {"protocol": "email", "endpoint": "a.@farm.example"},
+        {"protocol": "email", "endpoint": "a\u0000@farm.example"},
         {"protocol": "sqs", "endpoint": "arn:aws:sqs:eu-west-1:123456789012:mine"},
         {"protocol": "lambda", "endpoint": "arn:aws:lambda:eu-west-1:123456789012:function:mine"},
         {"protocol": "email", "endpoint": "a@farm.example", "job_types": []},
@@ -361,3 +374,39 @@ def test_a_subscription_made_is_answered_201_even_when_its_state_cannot_be_read(
     assert response.status == 201, response.body
     assert response.json["state"] == "pending_confirmation"
     assert len(sns_subscriptions()) == 1
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "https://Hooks.Example/shared",
+        "https://hooks.example./shared",
+        "https://hooks.example:443/shared",
+        "https://HOOKS.example/shared#part",
+    ],
+)
+def test_another_spelling_of_a_subscribed_url_is_the_same_endpoint(api, aws, spelling):
+    first = {"protocol": "https", "endpoint": "https://hooks.example/shared"}
+    assert api.call("POST", SUBSCRIPTIONS, body=first).status == 201
+
+    response = api.call("POST", SUBSCRIPTIONS, tenant="tenant-b", body={"protocol": "https", "endpoint": spelling})
+
+    assert (response.status, response.error_code) == (409, "ENDPOINT_ALREADY_SUBSCRIBED")
+    assert len(sns_subscriptions("https")) == 1
+
+
+def test_deletes_of_one_subscription_at_the_same_moment_answer_204_once_and_404_after(api, serialized_aws):
+    created = subscribe(api).json
+    statuses: list[int] = []
+    threads = [
+        threading.Thread(target=lambda: statuses.append(api.call("DELETE", f"{SUBSCRIPTIONS}/{created['id']}").status))
+        for _ in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(statuses) == [204] + [404] * 7
+    assert sns_subscriptions() == [] and stored_subscriptions(serialized_aws) == []
+    assert subscribe(api).status == 201

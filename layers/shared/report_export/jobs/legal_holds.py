@@ -10,6 +10,7 @@ repeating the request completes it.
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import timedelta
 from functools import cache
 from typing import Any
@@ -56,6 +57,7 @@ class LegalHolds:
 
     def place(self, principal: Principal, job_id: str, reason: str) -> LegalHold:
         """Hold the report's file and its lineage's; a report held already answers with its hold as it is."""
+        reason = _checked_reason(reason)
         job = self._jobs.get_job(principal, job_id)
         if job.legal_hold is not None:
             return job.legal_hold
@@ -93,9 +95,7 @@ class LegalHolds:
         return hold
 
     def lift(self, principal: Principal, job_id: str, reason: str) -> None:
-        reason = reason.strip()
-        if not reason:
-            raise ValidationFailed("reason: say why the hold ends")
+        reason = _checked_reason(reason)
         job = self._jobs.get_job(principal, job_id)
         hold = job.legal_hold
         if hold is None:
@@ -161,6 +161,20 @@ class LegalHolds:
 
     def _retention_ttl(self) -> int:
         return int((now_utc() + timedelta(days=self._settings.record_retention_days)).timestamp())
+
+
+# Bidirectional overrides and isolates: they make a history entry read other than it is written.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _checked_reason(reason: str) -> str:
+    """The reason as the history keeps it: printable text (emoji and any script welcome), not blank."""
+    reason = reason.strip()
+    if not reason:
+        raise ValidationFailed("reason: say why")
+    if any(unicodedata.category(c) in ("Cc", "Cs", "Cn", "Co") or c in _BIDI_CONTROLS for c in reason):
+        raise ValidationFailed("reason: control characters and direction overrides are not allowed")
+    return reason
 
 
 @cache

@@ -19,7 +19,7 @@ from uuid6 import uuid7
 from report_export.aws import clients
 from report_export.aws.dynamo.codecs import StoredSubscription
 from report_export.aws.dynamo.subscriptions import EndpointClaimed, SubscriptionRepository
-from report_export.aws.dynamo.table import Table
+from report_export.aws.dynamo.table import StaleWrite, Table
 from report_export.aws.dynamo.tenant_counts import CountFull
 from report_export.aws.topic_subscriptions import EndpointRefused, TopicSubscriptions
 from report_export.core.auth import Principal
@@ -121,7 +121,11 @@ class SubscriptionService:
         arn = stored.subscription_arn or self._topic.find(subscription.protocol.value, subscription.endpoint)
         if arn is not None:
             self._topic.unsubscribe(arn)
-        self._repository.delete(stored, endpoint_digest=endpoint_digest(subscription))
+        try:
+            self._repository.delete(stored, endpoint_digest=endpoint_digest(subscription))
+        except StaleWrite:
+            # Another DELETE of it got there first.
+            raise NotFound(_NOT_FOUND) from None
         logger.info("Subscription removed", extra={"subscription_id": subscription.id})
 
     def _stored(self, principal: Principal, subscription_id: str) -> StoredSubscription:

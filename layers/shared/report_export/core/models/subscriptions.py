@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 from typing import Annotated
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -68,24 +68,33 @@ class SubscriptionRequest(BaseModel):
 
     @model_validator(mode="after")
     def _endpoint_fits_protocol(self) -> SubscriptionRequest:
+        # Printable ASCII only: a control character or noncharacter would reach SNS (and its XML), and an
+        # international domain has an ASCII spelling (xn--...).
+        if not all("!" <= character <= "~" for character in self.endpoint):
+            raise ValueError("endpoint: only printable ASCII characters, no spaces (an IDN in its xn-- form)")
         if self.protocol is SubscriptionProtocol.EMAIL:
-            if not _EMAIL.match(self.endpoint):
+            local = self.endpoint.rpartition("@")[0]
+            if not _EMAIL.fullmatch(self.endpoint) or local.startswith(".") or local.endswith(".") or ".." in local:
                 raise ValueError("endpoint: an email subscription needs one plain e-mail address")
             return self
-        parts = urlsplit(self.endpoint)
+        try:
+            parts = urlsplit(self.endpoint)
+            parts.port  # noqa: B018 - a port that is not a number in range raises here
+        except ValueError:
+            raise ValueError("endpoint: the URL's host or port cannot be read (a port is a number to 65535)") from None
         if parts.scheme != "https" or not parts.hostname or parts.username is not None or parts.password is not None:
             raise ValueError("endpoint: an https subscription needs an https:// URL with a host and no credentials")
-        if any(character.isspace() for character in self.endpoint):
-            raise ValueError("endpoint: the URL must not contain white space")
         return self
 
     @property
     def endpoint_identity(self) -> str:
-        """The endpoint as SNS tells subscriptions apart: an address's domain is case-insensitive."""
+        """The endpoint as told apart from others: spellings of one address or URL are one endpoint."""
         if self.protocol is SubscriptionProtocol.EMAIL:
-            local, _, domain = self.endpoint.rpartition("@")
-            return f"{local}@{domain.lower()}"
-        return self.endpoint
+            return self.endpoint.lower()
+        parts = urlsplit(self.endpoint)
+        host = (parts.hostname or "").rstrip(".")
+        port = "" if parts.port in (None, 443) else f":{parts.port}"
+        return urlunsplit(("https", f"{host}{port}", parts.path or "/", parts.query, ""))
 
 
 class Subscription(SubscriptionRequest):
