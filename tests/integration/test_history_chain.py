@@ -3,7 +3,7 @@ whether the chain holds, so an entry edited, removed or reordered in the table a
 
 from __future__ import annotations
 
-import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -148,11 +148,8 @@ def test_sealers_at_the_same_moment_make_one_chain(api, serialized_aws):
     aws = serialized_aws
     report = a_report_with_history(api, aws, downloads=6)
     chain = HistoryChain(HistoryRepository(table()))
-    threads = [threading.Thread(target=chain.seal, args=("tenant-a", report.id)) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda _: chain.seal("tenant-a", report.id), range(4)))
 
     check = chain.check("tenant-a", report.id)
 

@@ -4,7 +4,7 @@ who lifted it, and why."""
 
 from __future__ import annotations
 
-import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -185,12 +185,8 @@ def test_holding_twice_keeps_the_first_hold_and_records_it_once(api, aws):
 )
 def test_holds_placed_at_the_same_moment_make_one_hold(api, serialized_aws):
     report = put_succeeded_report(serialized_aws)
-    answers: list = []
-    threads = [threading.Thread(target=lambda: answers.append(place(api, report.id).json)) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: place(api, report.id).json, range(4)))
 
     assert len({answer["placed_at"] for answer in answers}) == 1
     assert [entry["event"] for entry in history(api, report.id)].count("legal_hold_placed") == 1

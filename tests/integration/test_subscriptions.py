@@ -4,7 +4,7 @@ subscription whose filter policy names the tenant, so a notice (and the link in 
 from __future__ import annotations
 
 import json
-import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import boto3
 import pytest
@@ -177,15 +177,8 @@ def test_a_burst_of_subscriptions_stops_exactly_at_the_limit(api, serialized_aws
     from conftest import _forget_cold_start_state
 
     _forget_cold_start_state()
-    statuses: list[int] = []
-    threads = [
-        threading.Thread(target=lambda n=number: statuses.append(subscribe(api, f"burst{n}@farm.example").status))
-        for number in range(8)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(lambda n: subscribe(api, f"burst{n}@farm.example").status, range(8)))
 
     assert sorted(statuses) == [201, 201] + [409] * 6
     assert len(sns_subscriptions()) == 2
@@ -397,15 +390,8 @@ def test_another_spelling_of_a_subscribed_url_is_the_same_endpoint(api, aws, spe
 
 def test_deletes_of_one_subscription_at_the_same_moment_answer_204_once_and_404_after(api, serialized_aws):
     created = subscribe(api).json
-    statuses: list[int] = []
-    threads = [
-        threading.Thread(target=lambda: statuses.append(api.call("DELETE", f"{SUBSCRIPTIONS}/{created['id']}").status))
-        for _ in range(8)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(lambda _: api.call("DELETE", f"{SUBSCRIPTIONS}/{created['id']}").status, range(8)))
 
     assert sorted(statuses) == [204] + [404] * 7
     assert sns_subscriptions() == [] and stored_subscriptions(serialized_aws) == []

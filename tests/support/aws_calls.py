@@ -238,17 +238,15 @@ class Plugin:
             self._gathered.append(output)
 
     def _judge(self, session: pytest.Session) -> None:
-        calls, first_seen, unknown = [], {}, {}
+        calls, unknown = [], {}
         for output in self._gathered:
-            for caller, action, resource, context, test in output["calls"]:
-                request = Authorisation(action, resource, tuple(tuple(pair) for pair in context))
-                calls.append((caller, request))
-                first_seen.setdefault((caller, request), test)
+            for caller, action, resource, context, _test in output["calls"]:
+                calls.append((caller, Authorisation(action, resource, tuple(tuple(pair) for pair in context))))
             unknown.update(output["unknown"])
         if not calls and not unknown:
             return
         roles = template_roles()
-        problems = [f"{line}" for line in refused(calls, roles)]
+        problems = refused(calls, roles)
         problems += [f"{line} (first in {test})" for line, test in unknown.items()]
         if _whole_suite(session):
             problems += unused_grants(calls, roles)

@@ -91,11 +91,10 @@ _S3_OBJECT_ACTIONS = {
     "GetObjectRetention": "s3:GetObjectRetention",
 }
 # An operation on a given version of an object is its own action.
+# (Legal holds and retention are one action for any version.)
 _S3_VERSION_ACTIONS = {
     "s3:GetObject": "s3:GetObjectVersion",
     "s3:DeleteObject": "s3:DeleteObjectVersion",
-    "s3:PutObjectLegalHold": "s3:PutObjectLegalHold",
-    "s3:GetObjectLegalHold": "s3:GetObjectLegalHold",
     "s3:GetObjectTagging": "s3:GetObjectVersionTagging",
 }
 _S3_BUCKET_ACTIONS = {

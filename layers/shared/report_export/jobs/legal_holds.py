@@ -80,15 +80,13 @@ class LegalHolds:
             actor=principal.subject,
             details={"reason": reason, "files": [file.model_dump() for file in held], "gone": gone or None},
         )
-        if not self._holds.place(job.tenant_id, hold, recorded, retention_ttl=self._retention_ttl()):
+        retention_ttl = self._retention_ttl()
+        if not self._holds.place(job.tenant_id, hold, recorded, retention_ttl=retention_ttl):
             # Another request held it at the same moment: theirs is the hold (the files are held either way).
             return self._jobs.get_job(principal, job_id).legal_hold or hold
         for file in held[1:]:
             self._holds.cover(
-                job.tenant_id,
-                file.job_id,
-                hold.model_copy(update={"files": [file]}),
-                retention_ttl=self._retention_ttl(),
+                job.tenant_id, file.job_id, hold.model_copy(update={"files": [file]}), retention_ttl=retention_ttl
             )
         metrics.add_metric(name="LegalHoldsPlaced", unit="Count", value=1)
         logger.info("Legal hold placed", extra={"audit": "legal_hold_placed", "job_id": job.id, "files": len(held)})

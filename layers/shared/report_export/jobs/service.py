@@ -239,9 +239,7 @@ class JobService:
         """The report's audit history, oldest first (404 for a job the caller's tenant does not have), and
         whether its chain holds, every entry written so far linked into it first."""
         self._load(principal, job_id)
-        chain = HistoryChain(self._history)
-        chain.seal(principal.tenant_id, job_id)
-        check = chain.check(principal.tenant_id, job_id)
+        check = HistoryChain(self._history).seal_and_check(principal.tenant_id, job_id)
         if not check.intact:
             logger.warning("History chain broken", extra={"audit": "history_chain_broken", "job_id": job_id})
             metrics.add_metric(name="HistoryChainsBroken", unit="Count", value=1)

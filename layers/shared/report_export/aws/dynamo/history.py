@@ -28,15 +28,8 @@ class HistoryRepository:
 
     def all_entries(self, tenant_id: str, job_id: str) -> list[StoredHistoryEntry]:
         """Every entry of the report's history with its place in the chain, oldest first (read consistently)."""
-        query = {**self._of(tenant_id, job_id), "ConsistentRead": True}
-        found: list[StoredHistoryEntry] = []
-        start_key = None
-        while True:
-            page, more = self.table.read_page(query, start_key, limit=500, filtered=False)
-            found.extend(stored_history_entry(item) for item in page)
-            if not more:
-                return found
-            start_key = {"PK": page[-1]["PK"]["S"], "SK": page[-1]["SK"]["S"]}
+        items = self.table.read_all({**self._of(tenant_id, job_id), "ConsistentRead": True})
+        return [stored_history_entry(item) for item in items]
 
     def chain_head(self, tenant_id: str, job_id: str) -> tuple[int, str | None]:
         """How many entries the chain holds, and the last one's hash (0 and None before the first)."""
@@ -56,7 +49,7 @@ class HistoryRepository:
             values=serialize({":seq": seq, ":link": link, **({":before": seq - 1} if seq > 1 else {})}),
         )
         sealed = ConditionalUpdate(
-            key={"PK": {"S": keys.tenant_pk(tenant_id)}, "SK": {"S": keys.history_prefix(entry.job_id) + entry.id}},
+            key=keys.history_entry_key(tenant_id, entry.job_id, entry.id),
             update_expression="SET chain_seq = :seq, chain_previous = :previous, chain_hash = :link "
             "REMOVE GSI3PK, GSI3SK",
             condition_expression="attribute_exists(PK) AND attribute_not_exists(chain_seq)",

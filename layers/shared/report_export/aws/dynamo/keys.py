@@ -79,6 +79,10 @@ def history_prefix(job_id: str) -> str:
     return f"HISTORY#{job_id}#"
 
 
+def history_entry_key(tenant_id: str, job_id: str, event_id: str) -> dict[str, Any]:
+    return {"PK": {"S": tenant_pk(tenant_id)}, "SK": {"S": history_prefix(job_id) + event_id}}
+
+
 def history_chain_key(tenant_id: str, job_id: str) -> dict[str, Any]:
     """The head of a report's history chain: how many entries are sealed, and the last one's hash."""
     return {"PK": {"S": tenant_pk(tenant_id)}, "SK": {"S": f"HISTORY_CHAIN#{job_id}"}}

@@ -30,7 +30,7 @@ class SubscriptionRepository:
         CountFull when the tenant has `at_most` subscriptions; EndpointClaimed when the endpoint is taken."""
         subscription = stored.subscription
         claim = subscription_endpoint_item(subscription, endpoint_digest)
-        claim_key = {"PK": {"S": claim["PK"]}, "SK": {"S": claim["SK"]}}
+        claim_key = keys.subscription_endpoint_key(subscription.protocol.value, endpoint_digest)
 
         def endpoint_free() -> bool:
             return self.table.get(claim_key, consistent=True) is None
@@ -67,13 +67,7 @@ class SubscriptionRepository:
             ),
             "ConsistentRead": True,
         }
-        found, start_key = [], None
-        while True:
-            page, more = self.table.read_page(query, start_key, limit=100, filtered=False)
-            found.extend(stored_subscription(item) for item in page)
-            if not more:
-                return found
-            start_key = {"PK": keys.tenant_pk(tenant_id), "SK": page[-1]["SK"]["S"]}
+        return [stored_subscription(item) for item in self.table.read_all(query)]
 
     def delete(self, stored: StoredSubscription, *, endpoint_digest: str) -> None:
         """The record, its endpoint's claim and one off the tenant's count, in one transaction."""

@@ -97,6 +97,18 @@ class Table:
                 raise StaleWrite("transaction cancelled") from None
             raise
 
+    def read_all(self, query: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every item the query matches, page after page (for what is bounded: one report's history, a
+        tenant's subscriptions)."""
+        request = {**query, "TableName": self.name}
+        found: list[dict[str, Any]] = []
+        while True:
+            response = self.client.query(**request)
+            found.extend(response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return found
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
     def read_page(
         self, query: dict[str, Any], start_key: dict[str, Any] | None, *, limit: int, filtered: bool
     ) -> tuple[list[dict[str, Any]], bool]:
