@@ -1,7 +1,16 @@
 """A sample upstream service on 127.0.0.1 serving deterministic pages for every report type.
 
 Records are derived from the report definitions' own columns and seeded by tenant, scope and
-period, so the same request always returns the same rows. Knobs make it fail, throttle, slow
+period, so the same request always returns the same rows. Two ways to size the data:
+
+- `rows`: the request's period holds that many records, spread over it (what most tests use).
+  A narrower period is another request with as many rows, so a report read in slices is not
+  the report read whole.
+- `rows_per_day`: every day holds that many records, seeded by the day itself, as a real
+  upstream's data is: any period's records are exactly those of its days, so slices read side
+  by side join into the report read whole. Sized for big exports: a page is computed from its
+  cursor alone, from a pool of prepared values, in time independent of the report's size.
+ Knobs make it fail, throttle, slow
 down, serve a bad record or change its data: set in code by tests, or over HTTP for demos
 (GET, PUT or DELETE /_knobs on the running service).
 """
@@ -15,9 +24,12 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlparse
+
+import orjson
 
 from local.servers import BurstServer
 from report_export.reports import REPORT_DEFINITIONS, ColumnKind, ReportDefinition
@@ -30,6 +42,7 @@ _TRICKY_TEXT = ["=SUM(A1:A9)", "+31 6 1234", "-2 kg", "@cmd", "plain, with comma
 @dataclass
 class UpstreamKnobs:
     rows: int = 50
+    rows_per_day: int | None = None  # when set, replaces `rows` (see the module's docstring)
     page_size_cap: int = 1000
     data_version: int = 1
     report_total: bool = True
@@ -89,6 +102,8 @@ class SampleUpstream:
             self.requests.clear()
 
     def expected_records(self, definition: ReportDefinition, query: dict[str, str]) -> list[dict[str, Any]]:
+        if self.knobs.rows_per_day is not None:
+            return _daily_records(definition, query, self.knobs, 0, _daily_total(query, self.knobs))
         return _records(definition, query, self.knobs)
 
     def _knobs_answer(self, method: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
@@ -123,14 +138,19 @@ class SampleUpstream:
             return 200, {}, json.dumps(knobs.raw_page).encode()
         offset = int(query.get("cursor", "0") or 0)
         limit = min(int(query.get("limit", "100")), knobs.page_size_cap)
-        items = _records(definition, query, knobs, offset, offset + limit)
+        if knobs.rows_per_day is not None:
+            total = _daily_total(query, knobs)
+            items = _daily_records(definition, query, knobs, offset, offset + limit)
+        else:
+            total = knobs.rows
+            items = _records(definition, query, knobs, offset, offset + limit)
         next_offset = offset + limit
-        body: dict[str, Any] = {"items": items, "nextCursor": str(next_offset) if next_offset < knobs.rows else None}
+        body: dict[str, Any] = {"items": items, "nextCursor": str(next_offset) if next_offset < total else None}
         if knobs.report_total:
-            body["total"] = knobs.rows
+            body["total"] = total
         if knobs.watermark:
             body["watermark"] = knobs.watermark
-        return 200, {}, json.dumps(body).encode()
+        return 200, {}, orjson.dumps(body)
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         upstream = self
@@ -213,6 +233,85 @@ def _records(
             record[definition.columns[-1].name] = {"unexpected": "object"}
             record[definition.sort_key[0]] = "not a date"
         records.append(record)
+    return records
+
+
+def _period(query: dict[str, str]) -> tuple[date, date]:
+    return date.fromisoformat(query.get("start_date", "2025-01-01")), date.fromisoformat(
+        query.get("end_date", "2025-01-31")
+    )
+
+
+def _daily_total(query: dict[str, str], knobs: UpstreamKnobs) -> int:
+    start, end = _period(query)
+    return max((end - start).days + 1, 0) * (knobs.rows_per_day or 0)
+
+
+_POOL_SIZE = 1009  # prime, so that slots do not repeat in step with days or pages
+
+
+@lru_cache(maxsize=64)
+def _value_pool(definition: ReportDefinition, scope: str, data_version: int) -> tuple[dict[str, Any], ...]:
+    """Prepared values for every column but the id and the ordering column, drawn once per data set."""
+    seed = int.from_bytes(hashlib.sha256(f"{definition.job_type}|{scope}|{data_version}".encode()).digest(), "big")
+    moment = datetime(2025, 1, 1, tzinfo=UTC)
+    pool = []
+    for slot in range(_POOL_SIZE):
+        rng = random.Random(seed + slot)
+        values: dict[str, Any] = {}
+        for column in definition.columns:
+            if column.name == "id" or column.name == definition.sort_key[0]:
+                continue
+            if not column.required and rng.random() < 0.2:
+                values[column.name] = None
+            else:
+                values[column.name] = _value(column.kind, column.name, rng, moment)
+        pool.append(values)
+    return tuple(pool)
+
+
+def _daily_records(
+    definition: ReportDefinition, query: dict[str, str], knobs: UpstreamKnobs, first: int, stop: int
+) -> list[dict[str, Any]]:
+    """Records first..stop-1 of the period, `rows_per_day` a day; record k of a day depends on the day and k alone."""
+    per_day = knobs.rows_per_day or 1
+    start, _ = _period(query)
+    stop = min(stop, _daily_total(query, knobs))
+    scope_values = {name: query[name] for name in ("farm_id", "barn_id", "batch_id") if query.get(name)}
+    scope = "|".join(query.get(name, "") for name in ("tenant_id", "farm_id", "barn_id", "batch_id"))
+    pool = _value_pool(definition, scope, knobs.data_version)
+    ordering = definition.sort_key[0]
+    ordering_is_date = definition.columns[definition.column_names.index(ordering)].kind is ColumnKind.DATE
+    scoped = [name for name in scope_values if name in definition.column_names]
+    records = []
+    day_number = -1
+    for position in range(max(first, 0), stop):
+        number, k = divmod(position, per_day)
+        if number != day_number:
+            day_number = number
+            day = start + timedelta(days=number)
+            day_text = day.isoformat()
+            id_prefix = f"rec-{day:%Y%m%d}-"
+            slot_base = day.toordinal() * 7919
+        record = dict(pool[(slot_base + k) % _POOL_SIZE])
+        record["id"] = f"{id_prefix}{k:08d}"
+        if ordering_is_date:
+            record[ordering] = day_text
+        else:
+            milliseconds = k * 86_400_000 // per_day
+            seconds, millis = divmod(milliseconds, 1000)
+            minutes, second = divmod(seconds, 60)
+            hour, minute = divmod(minutes, 60)
+            record[ordering] = f"{day_text}T{hour:02d}:{minute:02d}:{second:02d}.{millis:03d}Z"
+        for name in scoped:
+            record[name] = scope_values[name]
+        if position == knobs.bad_record_at:
+            record[definition.columns[-1].name] = {"unexpected": "object"}
+            record[ordering] = "not a date"
+        records.append(record)
+    if knobs.out_of_order_at is not None and first < knobs.out_of_order_at < first + len(records):
+        at = knobs.out_of_order_at - first
+        records[at - 1], records[at] = records[at], records[at - 1]
     return records
 
 

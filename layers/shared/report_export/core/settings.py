@@ -76,6 +76,10 @@ class Settings(BaseModel):
     upstream_max_attempts: int = Field(6, alias="UPSTREAM_MAX_ATTEMPTS", ge=1, le=20)
     upstream_backoff_base_seconds: float = Field(0.5, alias="UPSTREAM_BACKOFF_BASE_SEC", ge=0)
     upstream_max_wait_seconds: float = Field(45.0, alias="UPSTREAM_MAX_WAIT_SEC", ge=0)
+    # Slices of a report's period read at once (report types that declare slicing); 1 reads one cursor.
+    # Above 1 the upstream must answer a narrower period with exactly that period's records, which an
+    # upstream filtering by the report's date does; the file's bytes are the same either way.
+    source_concurrency: int = Field(1, alias="SOURCE_CONCURRENCY", ge=1, le=32)
     feed_service_url: str = Field("", alias="FEED_SERVICE_URL")
     telemetry_service_url: str = Field("", alias="TELEMETRY_SERVICE_URL")
     weighvision_service_url: str = Field("", alias="WEIGHVISION_SERVICE_URL")

@@ -28,6 +28,7 @@ from report_export.core.observability import logger, metrics
 from report_export.core.settings import Settings, get_settings
 from report_export.generation.handover import HandOver, ReportFile, build_hand_over
 from report_export.generation.progress import Progress
+from report_export.generation.slices import report_pages
 from report_export.generation.sources import Page, RetryPolicy, UpstreamBadData, UpstreamClient, UpstreamError
 from report_export.generation.uploads import abort_abandoned_uploads, object_key
 from report_export.generation.watch import CancelWatch, JobCancelled
@@ -197,7 +198,9 @@ class Generator:
             )
             rows, watermark = encode_pages(
                 definition,
-                watch.items(self._upstream.pages(definition, job)),
+                watch.items(
+                    report_pages(self._upstream, definition, job, concurrency=self._settings.source_concurrency)
+                ),
                 encoder,
                 upload.write,
                 progress.page_done,
@@ -263,6 +266,7 @@ def upstream_client() -> UpstreamClient:
             base_delay_s=settings.upstream_backoff_base_seconds,
             max_total_wait_s=settings.upstream_max_wait_seconds,
         ),
+        max_connections=max(4, settings.source_concurrency),
     )
 
 

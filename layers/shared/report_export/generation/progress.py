@@ -26,6 +26,7 @@ class Progress:
         self._interval = interval_seconds
         self._clock = clock
         self._pages = 0
+        self._percent = 0
         self._last_write = clock()
 
     def page_done(self, rows: int, total: int | None) -> None:
@@ -36,7 +37,9 @@ class Progress:
             percent = min(FINISHING_PCT - 1, rows * 100 // total)
         else:
             percent = min(_ESTIMATE_CAP_PCT, round(100 * (1 - 0.9**self._pages)))
-        self._write({"progress_pct": percent, "rows_written": rows, "phase": "fetching"})
+        # A total that is itself an estimate (a report read in slices) may grow: progress never goes back.
+        self._percent = max(self._percent, percent)
+        self._write({"progress_pct": self._percent, "rows_written": rows, "phase": "fetching"})
 
     def finishing(self, rows: int) -> None:
         self._write({"progress_pct": FINISHING_PCT, "rows_written": rows, "phase": "storing"})

@@ -12,6 +12,7 @@ import random
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import date
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -71,22 +72,27 @@ class UpstreamClient:
         *,
         retry: RetryPolicy | None = None,
         pool: urllib3.PoolManager | None = None,
+        max_connections: int = 4,
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[float, float], float] = random.uniform,
     ) -> None:
         self._base_urls = dict(base_urls)
         self._token = token
         self._retry = retry or RetryPolicy()
-        self._pool = pool or urllib3.PoolManager(num_pools=8, maxsize=4)
+        # One connection per slice read at once: a smaller pool would open and drop one per page.
+        self._pool = pool or urllib3.PoolManager(num_pools=8, maxsize=max_connections)
         self._sleep = sleep
         self._jitter = jitter
 
-    def pages(self, definition: ReportDefinition, job: Job) -> Iterator[Page]:
+    def pages(self, definition: ReportDefinition, job: Job, period: tuple[date, date] | None = None) -> Iterator[Page]:
+        """The report's records page by page; `period` narrows the job's period to one slice of it."""
         base_url = self._base_urls.get(definition.service)
         if not base_url:
             raise UpstreamUnavailable(f"no upstream is configured for the {definition.service} service")
         url = base_url.rstrip("/") + definition.path
         query = {**definition.upstream_query(job), "limit": str(PAGE_SIZE)}
+        if period is not None:
+            query["start_date"], query["end_date"] = period[0].isoformat(), period[1].isoformat()
         cursor: str | None = None
         seen_cursors: set[str] = set()
         while True:

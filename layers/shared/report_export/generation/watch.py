@@ -42,6 +42,11 @@ class CancelWatch:
                 _hand(handed, (_END, None), stop)
             except BaseException as error:  # noqa: BLE001 - raised again in the generator's thread
                 _hand(handed, (_END, error), stop)
+            finally:
+                # A source that reads in threads of its own (slices) stops them now, not when collected.
+                close = getattr(source, "close", None)
+                if close is not None:
+                    close()
 
         threading.Thread(target=fetch, name="upstream-pages", daemon=True).start()
         try:

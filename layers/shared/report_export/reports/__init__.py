@@ -2,7 +2,7 @@
 
 from report_export.core.models.common import JobType
 from report_export.reports import activity, feed_intake, kpi_feeding, telemetry, weighvision
-from report_export.reports.definition import BadRecord, Column, ColumnKind, ReportDefinition
+from report_export.reports.definition import BadRecord, Column, ColumnKind, ReportDefinition, Slicing
 
 REPORT_DEFINITIONS: dict[JobType, ReportDefinition] = {
     definition.job_type: definition
@@ -20,4 +20,4 @@ def definition_for(job_type: JobType) -> ReportDefinition:
     return REPORT_DEFINITIONS[job_type]
 
 
-__all__ = ["REPORT_DEFINITIONS", "BadRecord", "Column", "ColumnKind", "ReportDefinition", "definition_for"]
+__all__ = ["REPORT_DEFINITIONS", "BadRecord", "Column", "ColumnKind", "ReportDefinition", "Slicing", "definition_for"]

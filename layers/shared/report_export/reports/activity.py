@@ -1,7 +1,7 @@
 """The activity report an organisation files with its public funder (Bufdir) for a period."""
 
 from report_export.core.models.common import JobType
-from report_export.reports.definition import Column, ColumnKind, ReportDefinition
+from report_export.reports.definition import Column, ColumnKind, ReportDefinition, Slicing
 
 K = ColumnKind
 
@@ -22,4 +22,5 @@ DEFINITION = ReportDefinition(
         Column("description", K.STRING, required=False),
     ),
     sort_key=("activity_date", "id"),
+    slicing=Slicing.WEEKS,
 )

@@ -12,7 +12,7 @@ import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from itertools import pairwise
 from typing import Any
@@ -37,6 +37,21 @@ class ColumnKind(StrEnum):
     DATETIME = "datetime"
     BOOLEAN = "boolean"
 
+
+class Slicing(StrEnum):
+    """How a report's period splits into slices the upstream can answer independently.
+
+    A slice is the same query with a narrower period. Reading slices side by side and writing
+    them one after the other gives the bytes of one sequential read exactly when the upstream's
+    period filter selects by the first sort column: every record of one slice then sorts before
+    every record of the next (the order check in the pipeline refuses a file where that fails).
+    """
+
+    DAYS = "days"
+    WEEKS = "weeks"
+
+
+_SLICE_DAYS = {Slicing.DAYS: 1, Slicing.WEEKS: 7}
 
 _MAX_STRING = 4096
 
@@ -178,6 +193,8 @@ class ReportDefinition:
     title: str
     # Query parameters beyond the common scope and period ones.
     extra_query: Callable[[Job], Mapping[str, str]] = field(default=lambda job: {})
+    # Declared only where the first sort column is the date the upstream filters the period by.
+    slicing: Slicing | None = None
     _positions: tuple[int, ...] = field(init=False, repr=False)
     _readers: tuple[tuple[str, Callable[[Any], Cell], bool], ...] = field(init=False, repr=False)
     _sort_key_required: bool = field(init=False, repr=False)
@@ -188,6 +205,9 @@ class ReportDefinition:
         if missing:
             raise ValueError(f"{self.job_type}: sort key {missing} is not a column")
         object.__setattr__(self, "_positions", tuple(names.index(name) for name in self.sort_key))
+        first_sort_kind = self.columns[self._positions[0]].kind
+        if self.slicing is not None and first_sort_kind not in (ColumnKind.DATE, ColumnKind.DATETIME):
+            raise ValueError(f"{self.job_type}: slicing needs a date or timestamp as the first sort column")
         readers = tuple((column.field, _NORMALISERS[column.kind], column.required) for column in self.columns)
         object.__setattr__(self, "_readers", readers)
         required = all(self.columns[position].required for position in self._positions)
@@ -219,6 +239,19 @@ class ReportDefinition:
             query.pop("start_date", None)
             query.pop("end_date", None)
         return query
+
+    def slices(self, job: Job) -> list[tuple[date, date]]:
+        """The job's period as consecutive slices (first and last day of each), or [] when it does not split."""
+        if self.slicing is None or job.start_date is None or job.end_date is None:
+            return []
+        step = timedelta(days=_SLICE_DAYS[self.slicing])
+        periods = []
+        first = job.start_date
+        while first <= job.end_date:
+            last = min(first + step - timedelta(days=1), job.end_date)
+            periods.append((first, last))
+            first = last + timedelta(days=1)
+        return periods
 
     def row(self, record: Any) -> tuple[Cell, ...]:
         """One output row from one upstream record; BadRecord names the field that does not fit."""

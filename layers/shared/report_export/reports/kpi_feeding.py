@@ -1,5 +1,5 @@
 from report_export.core.models.common import JobType
-from report_export.reports.definition import Column, ColumnKind, ReportDefinition
+from report_export.reports.definition import Column, ColumnKind, ReportDefinition, Slicing
 
 K = ColumnKind
 
@@ -22,4 +22,5 @@ DEFINITION = ReportDefinition(
         Column("mortality_pct", K.DECIMAL, required=False),
     ),
     sort_key=("date", "id"),
+    slicing=Slicing.WEEKS,
 )

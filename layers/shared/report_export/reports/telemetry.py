@@ -1,5 +1,5 @@
 from report_export.core.models.common import JobType
-from report_export.reports.definition import Column, ColumnKind, ReportDefinition
+from report_export.reports.definition import Column, ColumnKind, ReportDefinition, Slicing
 
 K = ColumnKind
 
@@ -19,4 +19,5 @@ DEFINITION = ReportDefinition(
         Column("unit", K.STRING),
     ),
     sort_key=("recorded_at", "id"),
+    slicing=Slicing.DAYS,
 )

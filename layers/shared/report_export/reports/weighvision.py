@@ -1,5 +1,5 @@
 from report_export.core.models.common import JobType
-from report_export.reports.definition import Column, ColumnKind, ReportDefinition
+from report_export.reports.definition import Column, ColumnKind, ReportDefinition, Slicing
 
 K = ColumnKind
 
@@ -21,4 +21,5 @@ DEFINITION = ReportDefinition(
         Column("uniformity_pct", K.DECIMAL, required=False),
     ),
     sort_key=("weighed_at", "id"),
+    slicing=Slicing.DAYS,
 )
