@@ -1,17 +1,26 @@
 """Generator Lambda: SQS wake-ups in, report files out. One bad job never fails the batch."""
 
+# Imported before pydantic on purpose: Powertools' batch module loads every parser model (about a tenth
+# of a second) when pydantic is already loaded. tests/unit/test_import_boundaries.py keeps it so.
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import Json
+from pydantic import BaseModel, Json
 
 from report_export.core.models.jobs import GenerateJobMessage
 from report_export.core.observability import logger, metrics, tracer
 from report_export.generation.generator import generator
 
 
-class GenerateRecord(SqsRecordModel):
+class RecordAttributes(BaseModel):
+    ApproximateReceiveCount: int
+
+
+class GenerateRecord(BaseModel):
+    """The fields of an SQS record the generator reads (BatchProcessor reports failures by messageId)."""
+
+    messageId: str  # noqa: N815 - SQS's field name
     body: Json[GenerateJobMessage]  # a body that is not a wake-up fails the record: retried, then dead-lettered
+    attributes: RecordAttributes
 
 
 processor = BatchProcessor(event_type=EventType.SQS, model=GenerateRecord)
@@ -20,7 +29,7 @@ processor = BatchProcessor(event_type=EventType.SQS, model=GenerateRecord)
 @tracer.capture_method
 def generate_report(record: GenerateRecord) -> None:
     try:
-        generator().generate(record.body, receive_count=int(record.attributes.ApproximateReceiveCount))
+        generator().generate(record.body, receive_count=record.attributes.ApproximateReceiveCount)
     finally:
         logger.remove_keys(["tenant_id", "job_id", "attempt"])
 
