@@ -305,7 +305,8 @@ CANONICAL = {"at": "2025-01-01T10:00:00.000Z", "day": "2025-01-01", "count": 3, 
 
 
 def page_of(*changes):
-    return [{**CANONICAL, "id": f"r{index}", **change} for index, change in enumerate(changes)]
+    records = [{**CANONICAL, "id": f"r{index}", **change} for index, change in enumerate(changes)]
+    return [{name: value for name, value in record.items() if value != "<left out>"} for record in records]
 
 
 @pytest.mark.parametrize(
@@ -318,6 +319,8 @@ def page_of(*changes):
         {"weight": 2},
         {"note": "=cmd"},
         {"extra": "ignored"},
+        {"note": "<left out>"},  # an optional field absent, not null: the general path
+        {"day": "<left out>", "count": "<left out>", "ok": "<left out>"},
     ],
 )
 def test_rows_of_a_page_equal_row_by_row(change):
@@ -439,3 +442,18 @@ def test_a_filter_cannot_replace_the_tenant_scope_period_or_sort(name):
     expected = {"tenant_id": "tenant-a", "farm_id": "farm-1", "start_date": "2025-01-01", "sort": "recorded_at,id"}
 
     assert report.upstream_query(the_job)[name] == expected[name]
+
+
+@pytest.mark.parametrize(
+    ("record", "fragment"),
+    [
+        (["not", "an", "object"], "not a JSON object"),
+        ("text", "not a JSON object"),
+        ({k: v for k, v in CANONICAL.items() if k != "weight"} | {"id": "r9"}, "'weight' is missing"),
+    ],
+)
+def test_a_page_with_a_record_that_is_no_object_or_lacks_a_required_field_is_refused_by_position(record, fragment):
+    with pytest.raises(BadRecord, match=fragment) as refused:
+        PAGE_REPORT.rows([*page_of({}), record])
+
+    assert refused.value.position == 1

@@ -8,6 +8,8 @@ from enum import IntEnum
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from report_export.core.models.common import ExportFormat
 from report_export.generation.writers import GzipCompressor, file_extension, format_float, make_encoder, mime_type
@@ -331,3 +333,34 @@ def test_given_one_formula_deep_in_a_large_batch_when_written_to_csv_then_only_t
 
     assert lines[-2] == b"'@SUM(A1),999"
     assert lines[1:-2] == [f"name {i},{i}".encode() for i in range(999)]
+
+
+# --- the column-wise text path against the cell-by-cell rule -----------------------------------
+
+_TRICKY_CHARACTERS = "ab,\"\n\r\t\x00=+-@' ÆØ"
+
+
+@given(
+    st.lists(
+        st.lists(st.one_of(st.none(), st.text(alphabet=_TRICKY_CHARACTERS, max_size=6)), min_size=2, max_size=2),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_text_columns_are_written_as_the_cell_by_cell_rule_writes_them(rows):
+    reference = io.StringIO()
+    csv.writer(reference, lineterminator="\r\n").writerows(
+        [["'" + cell if cell and cell[0] in "=+-@\t\r" else cell for cell in row] for row in rows]
+    )
+
+    encoded = make_encoder(ExportFormat.CSV, ["a", "b"]).encode([tuple(row) for row in rows])
+
+    assert encoded == reference.getvalue().encode()
+
+
+def test_a_nul_inside_a_value_does_not_shift_cells_when_others_are_neutralised():
+    rows = [("x\x00=y", "=1"), (None, "plain"), ("", "@a")]
+
+    body = make_encoder(ExportFormat.CSV, ["a", "b"]).encode(rows).decode()
+
+    assert list(csv.reader(io.StringIO(body))) == [["x\x00=y", "'=1"], ["", "plain"], ["", "'@a"]]

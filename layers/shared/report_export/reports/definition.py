@@ -116,7 +116,7 @@ def _boolean(value: Any) -> bool:
 _NONE = type(None)
 
 
-def _column_is_canonical(kind: ColumnKind, values: list[Any], *, required: bool) -> bool:
+def _column_is_canonical(kind: ColumnKind, values: Sequence[Any], *, required: bool) -> bool:
     """Whether every value of one column is already in the form its normaliser would give.
 
     C-level checks over the whole column (type sets, map, all) instead of one call per cell;
@@ -198,6 +198,8 @@ class ReportDefinition:
     _positions: tuple[int, ...] = field(init=False, repr=False)
     _readers: tuple[tuple[str, Callable[[Any], Cell], bool], ...] = field(init=False, repr=False)
     _sort_key_required: bool = field(init=False, repr=False)
+    _fields_of: Callable[[Any], tuple[Any, ...]] = field(init=False, repr=False, compare=False)
+    _sort_key_of: Callable[[Sequence[Cell]], Any] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         names = [column.name for column in self.columns]
@@ -212,6 +214,11 @@ class ReportDefinition:
         object.__setattr__(self, "_readers", readers)
         required = all(self.columns[position].required for position in self._positions)
         object.__setattr__(self, "_sort_key_required", required)
+        fields = [column.field for column in self.columns]
+        # itemgetter of one name gives the value, not a 1-tuple: a row is always a tuple.
+        fields_of = operator.itemgetter(*fields) if len(fields) > 1 else lambda record: (record[fields[0]],)
+        object.__setattr__(self, "_fields_of", fields_of)
+        object.__setattr__(self, "_sort_key_of", operator.itemgetter(*self._positions))
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -278,17 +285,16 @@ class ReportDefinition:
         Upstreams mostly send values already in canonical form; checking a whole column at once
         costs a fraction of normalising each cell. BadRecord carries the record's position.
         """
-        columns = []
         try:
-            for column in self.columns:
-                name = column.field
-                values = [record.get(name) for record in records]
-                if not _column_is_canonical(column.kind, values, required=column.required):
-                    return self._rows_one_by_one(records)
-                columns.append(values)
-        except AttributeError:  # a record that is not a JSON object
+            # One C-level call per record gives its row; a record that lacks a field (an optional one
+            # left out) or is not a JSON object takes the general path, which also words the error.
+            rows = list(map(self._fields_of, records))
+        except (KeyError, TypeError, IndexError):
             return self._rows_one_by_one(records)
-        return list(zip(*columns, strict=True))
+        for column, values in zip(self.columns, zip(*rows, strict=True), strict=False):
+            if not _column_is_canonical(column.kind, values, required=column.required):
+                return self._rows_one_by_one(records)
+        return rows
 
     def _rows_one_by_one(self, records: Sequence[Any]) -> list[tuple[Cell, ...]]:
         result = []
@@ -311,7 +317,7 @@ class ReportDefinition:
             return 0
         if self._sort_key_required:
             # No None in the key, so the plain values compare as sort_value's pairs would.
-            keys = [tuple(row[position] for position in self._positions) for row in rows]
+            keys = list(map(self._sort_key_of, rows))  # tuples, or plain values for a one-column key
             if all(map(operator.lt, keys, keys[1:])):
                 return None
         values = list(map(self.sort_value, rows))

@@ -1,0 +1,110 @@
+"""The benchmarks' servers, each in a process of its own as in production: the sample upstream and moto.
+
+    python bench/servers.py upstream     # serves the sample upstream on a free port, prints its URL
+
+Its knobs are set over HTTP (PUT /_knobs), as on the local stack.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+BENCH_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "AWS_DEFAULT_REGION": "eu-west-1",
+    "POWERTOOLS_SERVICE_NAME": "report-export-bench",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+    "PYTHONPATH": os.pathsep.join(str(ROOT / part) for part in ("layers/shared", ".")),
+}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_until_listening(port: int, process: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {process.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{what} did not listen on {port} within 30 s")
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """moto's server in its own process; yields its endpoint URL."""
+    port = free_port()
+    process = subprocess.Popen(
+        [PYTHON, "-m", "moto.server", "-p", str(port)],
+        env={**os.environ, **BENCH_ENVIRONMENT},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_until_listening(port, process, "moto server")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@contextmanager
+def upstream_server() -> Iterator[str]:
+    """The sample upstream in its own process; yields its base URL."""
+    port = free_port()
+    process = subprocess.Popen(
+        [PYTHON, str(Path(__file__)), "upstream", str(port)],
+        env={**os.environ, **BENCH_ENVIRONMENT},
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        _wait_until_listening(port, process, "sample upstream")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def set_knobs(upstream_url: str, **knobs: object) -> None:
+    """Back to the defaults, then the given knobs."""
+    for method, body in (("DELETE", None), ("PUT", json.dumps(knobs).encode())):
+        request = urllib.request.Request(f"{upstream_url}/_knobs", data=body, method=method)
+        with urllib.request.urlopen(request, timeout=10) as response:
+            response.read()
+
+
+def _serve_upstream(port: int) -> None:
+    sys.path[:0] = [str(ROOT / "layers" / "shared"), str(ROOT)]
+    from local.upstream import SampleUpstream
+
+    upstream = SampleUpstream(port=port, record_requests=False).start()
+    print(upstream.url, flush=True)
+    while True:
+        time.sleep(3600)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["upstream"]:
+        _serve_upstream(int(sys.argv[2]) if len(sys.argv) > 2 else 0)
+    else:
+        sys.exit(__doc__)
