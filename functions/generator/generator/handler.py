@@ -4,18 +4,19 @@
 # of a second) when pydantic is already loaded. tests/unit/test_import_boundaries.py keeps it so.
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, Json
+from pydantic import Json
 
+from report_export.core.models.common import ServiceModel
 from report_export.core.models.jobs import GenerateJobMessage
 from report_export.core.observability import logger, metrics, tracer
 from report_export.generation.generator import generator
 
 
-class RecordAttributes(BaseModel):
+class RecordAttributes(ServiceModel):
     ApproximateReceiveCount: int
 
 
-class GenerateRecord(BaseModel):
+class GenerateRecord(ServiceModel):
     """The fields of an SQS record the generator reads (BatchProcessor reports failures by messageId)."""
 
     messageId: str  # noqa: N815 - SQS's field name

@@ -10,28 +10,26 @@ from __future__ import annotations
 from typing import Any, Literal
 from uuid import NAMESPACE_URL, uuid5
 
-from pydantic import BaseModel
-
 from report_export.aws.dynamo import keys
 from report_export.aws.dynamo.updates import notified_update
-from report_export.core.models.common import canonical_json
+from report_export.core.models.common import ServiceModel, canonical_json
 from report_export.core.models.jobs import Job
 from report_export.core.models.reexports import Reexport
 from report_export.core.observability import logger
 
 
-class EventEntry(BaseModel):
+class EventEntry(ServiceModel):
     detail_type: str
     detail: dict[str, Any]
 
 
-class Notification(BaseModel):
+class Notification(ServiceModel):
     subject: str
     message: str
     attributes: dict[str, str]
 
 
-class Announcement(BaseModel):
+class Announcement(ServiceModel):
     event: EventEntry
     notification: Notification
     # One transaction once the notification went out: the job's notification_sent_at and, for a re-export,
@@ -41,24 +39,24 @@ class Announcement(BaseModel):
     rolled_back: bool = False
 
 
-class Transaction(BaseModel):
+class Transaction(ServiceModel):
     items: list[dict[str, Any]]
     # TransactWriteItems' ClientRequestToken: a retried store is applied once.
     token: str
 
 
-class Rollback(BaseModel):
+class Rollback(ServiceModel):
     items: list[dict[str, Any]]
     token: str
     announcement: Announcement
 
 
-class StoredObject(BaseModel):
+class StoredObject(ServiceModel):
     bucket: str
     key: str
 
 
-class ExecutionInput(BaseModel):
+class ExecutionInput(ServiceModel):
     # The job id and attempt (and what handed it over, when not the generator): a duplicate start is harmless.
     name: str
     tenant_id: str

@@ -6,7 +6,9 @@ import re
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from report_export.core.models.common import ServiceModel
 
 
 class ServiceError(Exception):
@@ -151,19 +153,19 @@ class ServiceUnavailable(ServiceError):
     code = "SERVICE_UNAVAILABLE"
 
 
-class ErrorBody(BaseModel):
+class ErrorBody(ServiceModel):
     code: str = Field(examples=["VALIDATION_ERROR"])
     message: str = Field(examples=["end_date must be on or after start_date"])
     traceId: str = Field(examples=["c6af9ac6-7b61-11e6-9a41-93e8deadbeef"])
 
 
-class ErrorEnvelope(BaseModel):
+class ErrorEnvelope(ServiceModel):
     """The one shape of every error the API returns."""
 
     error: ErrorBody
 
 
-class AuthorizerRejection(BaseModel):
+class AuthorizerRejection(ServiceModel):
     """What API Gateway's JWT authorizer answers, before the function runs, for a missing, expired or
     forged token: not the envelope, which only the function writes."""
 

@@ -9,10 +9,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 from uuid6 import uuid7
 
-from report_export.core.models.common import Timestamp, canonical_json, now_utc
+from report_export.core.models.common import ServiceModel, Timestamp, canonical_json, now_utc
 
 
 class HistoryEventType(StrEnum):
@@ -25,7 +25,7 @@ class HistoryEventType(StrEnum):
     LEGAL_HOLD_LIFTED = "legal_hold_lifted"
 
 
-class HistoryEvent(BaseModel):
+class HistoryEvent(ServiceModel):
     """One entry of a report's audit history."""
 
     id: str = Field(description="A UUIDv7: entries sort by it")
@@ -36,7 +36,7 @@ class HistoryEvent(BaseModel):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
-class ChainCheck(BaseModel):
+class ChainCheck(ServiceModel):
     """Whether the report's history is as it was written: each entry carries the hash of the one before it."""
 
     intact: bool = Field(description="No sealed entry was edited, removed or reordered")
@@ -47,7 +47,7 @@ class ChainCheck(BaseModel):
     problem: str | None = None
 
 
-class HistoryPage(BaseModel):
+class HistoryPage(ServiceModel):
     items: list[HistoryEvent]
     next_cursor: str | None = Field(None, description="Pass back as the next_cursor query parameter; null at the end.")
     chain: ChainCheck | None = Field(None, description="The whole history checked, on every page")

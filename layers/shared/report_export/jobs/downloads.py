@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from report_export.aws import clients, secrets
 from report_export.aws.dynamo.history import HistoryRepository
@@ -17,7 +17,7 @@ from report_export.aws.s3 import object_head, presigned_download_url
 from report_export.core.auth import Principal
 from report_export.core.errors import ReportExpired, ReportFileGone, ReportNotReady
 from report_export.core.history import HistoryEventType, new_event
-from report_export.core.models.common import JobStatus, Timestamp, format_timestamp, now_utc
+from report_export.core.models.common import JobStatus, ServiceModel, Timestamp, format_timestamp, now_utc
 from report_export.core.models.jobs import Job
 from report_export.core.observability import logger, metrics
 from report_export.core.settings import Settings, get_settings
@@ -26,7 +26,7 @@ from report_export.jobs.links import DOWNLOAD_TOKEN_PURPOSE, DownloadTokens
 from report_export.jobs.service import JobService, job_service
 
 
-class DownloadLink(BaseModel):
+class DownloadLink(ServiceModel):
     download_url: str = Field(description="A presigned URL; fetch it before expires_at")
     expires_at: Timestamp
 

@@ -7,7 +7,6 @@ from datetime import date
 from typing import Annotated, Any
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     StringConstraints,
@@ -25,6 +24,7 @@ from report_export.core.models.common import (
     JobStatus,
     JobType,
     ScopeId,
+    ServiceModel,
     Timestamp,
     canonical_json,
     check_filters,
@@ -35,7 +35,7 @@ from report_export.core.models.common import (
 SCHEDULED_KEY_PREFIX = "schedule:"
 
 
-class CreateJobRequest(BaseModel):
+class CreateJobRequest(ServiceModel):
     """Body of POST /api/v1/reports/jobs."""
 
     model_config = ConfigDict(extra="forbid")
@@ -96,13 +96,13 @@ class CreateJobRequest(BaseModel):
         return hashlib.sha256(canonical_json(self.export_parameters()).encode()).hexdigest()
 
 
-class HeldFile(BaseModel):
+class HeldFile(ServiceModel):
     job_id: str = Field(description="The job the file belongs to (the report, or one of its re-exports)")
     key: str
     version_id: str = Field(description="The S3 version under legal hold: it cannot be deleted while held")
 
 
-class LegalHold(BaseModel):
+class LegalHold(ServiceModel):
     """A legal hold: the report's file and every file of its lineage kept, whatever their expiry says."""
 
     report_id: str = Field(description="The report the hold was placed on: this job, or the original it re-exports")
@@ -115,7 +115,7 @@ class LegalHold(BaseModel):
         return next((held.version_id for held in self.files if held.key == key), None)
 
 
-class LegalHoldRequest(BaseModel):
+class LegalHoldRequest(ServiceModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)] = Field(
@@ -124,7 +124,7 @@ class LegalHoldRequest(BaseModel):
     )
 
 
-class Job(BaseModel):
+class Job(ServiceModel):
     """A report job as the API returns it: the report_jobs columns of the API
     contract plus lineage, progress and manifest fields."""
 
@@ -175,17 +175,17 @@ class Job(BaseModel):
     updated_at: Timestamp
 
 
-class JobPage(BaseModel):
+class JobPage(ServiceModel):
     items: list[Job]
     next_cursor: str | None = Field(None, description="Pass back as the next_cursor query parameter; null at the end.")
 
 
-class GenerateJobMessage(BaseModel):
+class GenerateJobMessage(ServiceModel):
     """The SQS wake-up for the generator. The job item stays the source of truth."""
 
     tenant_id: str
     job_id: str
 
 
-class HealthStatus(BaseModel):
+class HealthStatus(ServiceModel):
     status: str = Field(examples=["ok"])

@@ -6,7 +6,6 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     StrictInt,
@@ -23,6 +22,7 @@ from report_export.core.models.common import (
     FilterName,
     FilterValue,
     IsoDate,
+    ServiceModel,
     Timestamp,
     check_filters,
     check_period,
@@ -48,7 +48,7 @@ Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 ObjectKey = Annotated[str, StringConstraints(min_length=1, max_length=1024, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
 
-class ReexportOverrides(BaseModel):
+class ReexportOverrides(ServiceModel):
     """Parameters a re-export may change; the rules are those of a new job. Scope and report type stay."""
 
     model_config = ConfigDict(extra="forbid")
@@ -79,7 +79,7 @@ class ReexportOverrides(BaseModel):
         return self.model_dump(mode="json", include=self.model_fields_set)
 
 
-class CreateReexportRequest(BaseModel):
+class CreateReexportRequest(ServiceModel):
     """Body of POST /api/v1/report-reexports."""
 
     model_config = ConfigDict(extra="forbid")
@@ -91,7 +91,7 @@ class CreateReexportRequest(BaseModel):
     reason: ReexportReason | None = Field(None, description="Why: kept in the report's audit history")
 
 
-class StoreFileReference(BaseModel):
+class StoreFileReference(ServiceModel):
     """A result file an internal service stored for a re-export (PUT /api/v1/report-reexports/{id})."""
 
     model_config = ConfigDict(extra="forbid")
@@ -102,13 +102,13 @@ class StoreFileReference(BaseModel):
     row_count: int = Field(ge=0)
 
 
-class KeySamples(BaseModel):
+class KeySamples(ServiceModel):
     only_in_original: list[dict[str, Any]] = Field(default_factory=list)
     only_in_new: list[dict[str, Any]] = Field(default_factory=list)
     changed: list[dict[str, Any]] = Field(default_factory=list)
 
 
-class ComparisonSummary(BaseModel):
+class ComparisonSummary(ServiceModel):
     """Row differences between the original and the new file, by the report's sort key."""
 
     compared: bool
@@ -120,7 +120,7 @@ class ComparisonSummary(BaseModel):
     first_keys: KeySamples | None = Field(None, description="The first few keys of each kind, in sort order")
 
 
-class ChangedInputs(BaseModel):
+class ChangedInputs(ServiceModel):
     """Which inputs differ from the original's manifest: why the files may differ (null: not known)."""
 
     definition_version: bool | None = None
@@ -128,7 +128,7 @@ class ChangedInputs(BaseModel):
     source_watermark: bool | None = None
 
 
-class Reexport(BaseModel):
+class Reexport(ServiceModel):
     """A re-export record: the lineage between a report and the file that regenerated it."""
 
     id: str = Field(examples=["019a8f2c-1b3d-7e4f-8a5b-6c7d8e9f0a1b"])
@@ -165,12 +165,12 @@ class Reexport(BaseModel):
     download_expires_at: Timestamp | None = None
 
 
-class ReexportPage(BaseModel):
+class ReexportPage(ServiceModel):
     items: list[Reexport]
     next_cursor: str | None = Field(None, description="Pass back as the next_cursor query parameter; null at the end.")
 
 
-class UpdateReexportRequest(BaseModel):
+class UpdateReexportRequest(ServiceModel):
     """Body of PUT /api/v1/report-reexports/{id} (internal services only)."""
 
     # The schema says what the validator below requires: new_file, notification_sent (true), or both.

@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import (
     AfterValidator,
     AwareDatetime,
-    BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
@@ -34,6 +33,7 @@ from report_export.core.models.common import (
     JobStatus,
     JobType,
     ScopeId,
+    ServiceModel,
     Timestamp,
     check_filters,
     format_timestamp,
@@ -113,7 +113,7 @@ AwareTimestamp = Annotated[
 ScheduleId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 
 
-class ExportDefinition(BaseModel):
+class ExportDefinition(ServiceModel):
     """What a schedule exports each time it fires: a job's parameters, with a relative period for its dates."""
 
     model_config = ConfigDict(extra="forbid")
@@ -155,7 +155,7 @@ def _plain_text(value: str) -> str:
 Description = Annotated[str, StringConstraints(max_length=256), AfterValidator(_plain_text)]
 
 
-class ScheduleSpec(BaseModel):
+class ScheduleSpec(ServiceModel):
     """Body of POST /api/v1/reports/schedules, and (with the version read) of PUT: the whole schedule."""
 
     model_config = ConfigDict(extra="forbid")
@@ -177,7 +177,7 @@ class UpdateScheduleRequest(ScheduleSpec):
     )
 
 
-class ScheduleRun(BaseModel):
+class ScheduleRun(ServiceModel):
     """One firing of a schedule: the job it made and the period it covers."""
 
     job_id: str
@@ -205,7 +205,7 @@ class Schedule(ScheduleSpec):
     )
 
 
-class SchedulePage(BaseModel):
+class SchedulePage(ServiceModel):
     items: list[Schedule]
     next_cursor: str | None = None
 
@@ -220,7 +220,7 @@ class ScheduledExport(ExportDefinition):
     scheduled_time: AwareDatetime
 
 
-class ScheduleFiring(BaseModel):
+class ScheduleFiring(ServiceModel):
     """What EventBridge Scheduler sends when a tenant's schedule is due: only which schedule, and when.
 
     The definition is read from the schedule's record at that moment, so a firing can never carry a

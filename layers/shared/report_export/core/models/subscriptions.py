@@ -8,9 +8,9 @@ from enum import StrEnum
 from typing import Annotated
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, model_validator
 
-from report_export.core.models.common import JobStatus, JobType, Timestamp
+from report_export.core.models.common import JobStatus, JobType, ServiceModel, Timestamp
 
 
 class SubscriptionProtocol(StrEnum):
@@ -49,7 +49,7 @@ def _one_of_each(values: list | None) -> list | None:
     return sorted(values)
 
 
-class SubscriptionRequest(BaseModel):
+class SubscriptionRequest(ServiceModel):
     """What a tenant admin subscribes: where notices go, and which of the tenant's notices."""
 
     model_config = ConfigDict(extra="forbid")
@@ -109,5 +109,5 @@ class Subscription(SubscriptionRequest):
     created_by: str
 
 
-class SubscriptionPage(BaseModel):
+class SubscriptionPage(ServiceModel):
     items: list[Subscription]

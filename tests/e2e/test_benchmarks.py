@@ -1,0 +1,70 @@
+"""The benchmarks in their short mode (`./dev bench --short`): they run, print every figure, and what they
+check of the service holds. Their timings are for people (`./dev bench`), not for this test."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_bench(script: str) -> str:
+    completed = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "bench" / script), "--short"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    return completed.stdout
+
+
+def figures(line: str) -> list[float]:
+    return [float(number.replace(",", "")) for number in re.findall(r"\d[\d,]*\.?\d*", line)]
+
+
+def test_the_end_to_end_benchmark_prints_every_figure_and_slices_write_the_same_bytes():
+    output = run_bench("bench_end_to_end.py")
+
+    for heading in (
+        "1. end to end csv, 1 cursor",
+        "1. end to end ndjson, 8 slices",
+        "2. 8 slices against",
+        "3. peak RSS",
+        "4. typical (pandas) against ours, seconds",
+        "4. typical (pandas) against ours, peak RSS",
+    ):
+        line = next((line for line in output.splitlines() if line.startswith(heading)), None)
+        assert line is not None, f"no {heading!r} in:\n{output}"
+        assert all(value > 0 for value in figures(line.split(heading, 1)[1])[:3]), line
+    assert "byte-identical: yes" in output
+
+
+def test_the_cold_start_benchmark_measures_every_handler_against_the_floor():
+    output = run_bench("bench_cold_start.py")
+
+    for statement in (
+        "import boto3; boto3.client('s3')",
+        "import api.handler",
+        "import generator.handler",
+        "import sweeper.handler",
+        "import scheduled_export.handler",
+    ):
+        line = next(line for line in output.splitlines() if line.startswith(statement))
+        median, minimum, ratio = figures(line.removeprefix(statement))[-3:]
+        assert 0 < minimum <= median and ratio > 0, line
+
+
+def test_the_api_benchmark_shows_a_page_of_jobs_is_one_query_reading_one_page_whatever_the_tenant_size():
+    output = run_bench("bench_api.py")
+
+    reads = [line for line in output.splitlines() if line.startswith("DynamoDB per list page")]
+    assert len(reads) == 2
+    assert all(line.endswith("1.0 calls (Query), 21.0 items read") for line in reads), reads
+    for label in ("create", "get", "list, 20 a page"):
+        assert any(line.startswith(label) for line in output.splitlines()), output
