@@ -8,30 +8,46 @@ slice 1, and so on. The file is therefore byte for byte the one a sequential rea
 with it; the pipeline's order check still runs over the joined stream, so an upstream whose slices
 overlap fails the job instead of writing a different file.
 
-Memory stays bounded: each slice holds at most `pages_ahead` decoded pages, and slices start in order as
-earlier ones finish, so at most `concurrency` slices are open at once. A slice that fails stops the read
-at once (the job fails with that slice's error), and the consumer leaving early stops every thread
-after the page it is on.
+The slices ahead of the one being written must keep what they read until the writer reaches them, or
+reading them early gains nothing: a slice is read at one cursor's pace once the writer is on it. Each
+slice keeps a page or two in memory and, while the writer is short of pages, writes the rest to a spill
+file of its own on local disk (Lambda's /tmp). Memory stays a small constant number of pages per slice,
+whatever the report's size, and the disk holds at most `spill_budget` bytes: a slice that would go
+beyond waits. At
+most `concurrency` slices are open at once, started in order as earlier ones finish. A slice that fails
+stops the read at once (the job fails with that slice's error); the consumer leaving early stops every
+thread after the page it is on and deletes the spill files.
 """
 
 from __future__ import annotations
 
-import queue
+import tempfile
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
+from typing import IO
+
+import orjson
 
 from report_export.core.models.jobs import Job
 from report_export.generation.sources import Page, UpstreamClient
 from report_export.reports.definition import ReportDefinition
 
-_END = object()
 _POLL_SECONDS = 0.2
+_SPILL_WHILE_WAITED_SECONDS = 1.0
+DEFAULT_SPILL_BUDGET = 400 * 1024 * 1024  # under Lambda's default 512 MB of /tmp
 
 
 def report_pages(
-    upstream: UpstreamClient, definition: ReportDefinition, job: Job, *, concurrency: int
+    upstream: UpstreamClient,
+    definition: ReportDefinition,
+    job: Job,
+    *,
+    concurrency: int,
+    spill_budget: int = DEFAULT_SPILL_BUDGET,
 ) -> Iterator[Page]:
     """The job's pages: sliced when the report type allows and more than one slice may be read at once."""
     periods = definition.slices(job) if concurrency > 1 else []
@@ -40,91 +56,179 @@ def report_pages(
     return sliced_pages(
         [lambda period=period: upstream.pages(definition, job, period) for period in periods],
         concurrency=concurrency,
+        spill_budget=spill_budget,
     )
 
 
+class _Stopped(Exception):
+    """The consumer no longer reads."""
+
+
+@dataclass
+class _Slice:
+    """One slice's pages as read so far: in memory first, then in its spill file, in reading order."""
+
+    in_memory: int = 0
+    pending: deque[Page | tuple[int, int]] = field(default_factory=deque)  # a page, or (offset, size) spilled
+    spill: IO[bytes] | None = None
+    spill_end: int = 0
+    done: bool = False
+    error: BaseException | None = None
+
+
+class _Reading:
+    """What the slice threads and the consumer share, under one lock."""
+
+    def __init__(self, count: int, *, pages_ahead: int, spill_budget: int) -> None:
+        self.slices = [_Slice() for _ in range(count)]
+        self.changed = threading.Condition()
+        self.stopped = False
+        self.failure: BaseException | None = None
+        self.spilled = 0  # bytes in spill files not yet read back
+        self.writer_waited_at = float("-inf")
+        self._pages_ahead = pages_ahead
+        self._spill_budget = spill_budget
+
+    def add(self, index: int, page: Page, *, writing: Callable[[], int]) -> None:
+        """Keep a page the slice's thread read: in memory while there is room, else in its spill file.
+
+        The slice being written keeps `pages_ahead` pages in memory, the others one. Beyond that a slice
+        ahead spills, but only while the writer is short of pages (it waited for one within the last
+        `_SPILL_WHILE_WAITED_SECONDS`): when the CPU is what limits the export, reading ahead gains
+        nothing and the spill would only cost CPU. A spill that would pass the budget waits.
+        """
+        state = self.slices[index]
+        blob: bytes | None = None
+        with self.changed:
+            while True:
+                if self.stopped:
+                    raise _Stopped()
+                ahead = writing() != index
+                if state.in_memory < (1 if ahead else self._pages_ahead):
+                    state.in_memory += 1
+                    state.pending.append(page)
+                    self.changed.notify_all()
+                    return
+                if ahead and time.monotonic() - self.writer_waited_at < _SPILL_WHILE_WAITED_SECONDS:
+                    if blob is None:
+                        self.changed.release()  # serialised outside the lock: the writer need not wait for it
+                        try:
+                            blob = orjson.dumps([page.records, page.next_cursor, page.total, page.watermark])
+                        finally:
+                            self.changed.acquire()
+                        continue
+                    if self.spilled + len(blob) <= self._spill_budget:
+                        self._spill(state, blob)
+                        return
+                self.changed.wait(_POLL_SECONDS)
+
+    def _spill(self, state: _Slice, blob: bytes) -> None:
+        if state.spill is None:
+            state.spill = tempfile.TemporaryFile(prefix="report-slice-")
+        state.spill.seek(state.spill_end)
+        state.spill.write(blob)
+        state.pending.append((state.spill_end, len(blob)))
+        state.spill_end += len(blob)
+        self.spilled += len(blob)
+        self.changed.notify_all()
+
+    def finish(self, index: int, error: BaseException | None) -> None:
+        with self.changed:
+            self.slices[index].done = True
+            self.slices[index].error = error
+            if error is not None and self.failure is None:
+                self.failure = error
+            self.changed.notify_all()
+
+    def take(self, index: int) -> Page | None:
+        """The slice's next page (None at its end); raises the first failure of any slice."""
+        state = self.slices[index]
+        with self.changed:
+            while True:
+                if self.failure is not None:
+                    raise self.failure
+                if state.pending:
+                    item = state.pending.popleft()
+                    break
+                if state.done:
+                    return None
+                self.writer_waited_at = time.monotonic()
+                self.changed.notify_all()  # slices ahead may spill now
+                self.changed.wait(_POLL_SECONDS)
+            if isinstance(item, Page):
+                state.in_memory -= 1
+                self.changed.notify_all()
+                return item
+            offset, size = item
+            assert state.spill is not None
+            state.spill.seek(offset)
+            blob = state.spill.read(size)
+            self.spilled -= size
+            self.changed.notify_all()
+        records, next_cursor, total, watermark = orjson.loads(blob)
+        return Page(records=records, next_cursor=next_cursor, total=total, watermark=watermark)
+
+    def close(self, index: int) -> None:
+        with self.changed:
+            spill = self.slices[index].spill
+            self.slices[index].spill = None
+        if spill is not None:
+            spill.close()
+
+    def stop(self) -> None:
+        with self.changed:
+            self.stopped = True
+            self.changed.notify_all()
+        for index in range(len(self.slices)):
+            self.close(index)
+
+
 def sliced_pages(
-    slices: Sequence[Callable[[], Iterator[Page]]], *, concurrency: int, pages_ahead: int = 2
+    slices: Sequence[Callable[[], Iterator[Page]]],
+    *,
+    concurrency: int,
+    pages_ahead: int = 2,
+    spill_budget: int = DEFAULT_SPILL_BUDGET,
 ) -> Iterator[Page]:
     """Every page of every slice, slice after slice, read up to `concurrency` slices at once.
 
     Each page handed on carries `total` as an estimate for the whole report (see `_ReportTotal`), so
     progress covers the report rather than the slice being written.
     """
-    handed: list[queue.Queue[tuple[object, BaseException | None]]] = [queue.Queue(maxsize=pages_ahead) for _ in slices]
-    stop = threading.Event()
-    failed = threading.Event()
+    reading = _Reading(len(slices), pages_ahead=pages_ahead, spill_budget=spill_budget)
     totals = _ReportTotal(len(slices))
+    writing = [0]
 
     def read(index: int) -> None:
         try:
             for page in slices[index]():
-                if not _hand(handed[index], (page, None), stop):
-                    return
-            _hand(handed[index], (_END, None), stop)
+                reading.add(index, page, writing=lambda: writing[0])
+        except _Stopped:
+            return
         except BaseException as error:  # noqa: BLE001 - raised again in the consumer's thread
-            failed.set()
-            _hand(handed[index], (_END, error), stop)
+            reading.finish(index, error)
+            return
+        reading.finish(index, None)
 
     executor = ThreadPoolExecutor(max_workers=min(concurrency, len(slices)), thread_name_prefix="upstream-slice")
     try:
         # Submitted in order, so slices start in order: the one being written is always among those running.
         for index in range(len(slices)):
             executor.submit(read, index)
-        for index, pages in enumerate(handed):
+        for index in range(len(slices)):
+            with reading.changed:
+                writing[0] = index
+                reading.changed.notify_all()
             written = 0
-            while True:
-                item, error = _next(pages, handed, failed)
-                if error is not None:
-                    raise error
-                if item is _END:
-                    totals.finished(index, written)
-                    break
-                page: Page = item  # type: ignore[assignment]
+            while (page := reading.take(index)) is not None:
                 written += len(page.records)
                 totals.seen(index, page.total)
                 yield replace(page, total=totals.estimate())
+            totals.finished(index, written)
+            reading.close(index)
     finally:
-        stop.set()
+        reading.stop()
         executor.shutdown(wait=False, cancel_futures=True)
-
-
-def _next(
-    pages: queue.Queue[tuple[object, BaseException | None]],
-    every_slice: list[queue.Queue[tuple[object, BaseException | None]]],
-    failed: threading.Event,
-) -> tuple[object, BaseException | None]:
-    """The next item of the slice being written, or the failure of any slice as soon as one fails."""
-    while True:
-        try:
-            return pages.get(timeout=_POLL_SECONDS)
-        except queue.Empty:
-            if not failed.is_set():
-                continue
-        for other in every_slice:
-            # The failed slice's error is its last item; pages before it in its queue are of no use now.
-            while True:
-                try:
-                    item, error = other.get_nowait()
-                except queue.Empty:
-                    break
-                if error is not None:
-                    return item, error
-
-
-def _hand(
-    pages: queue.Queue[tuple[object, BaseException | None]],
-    value: tuple[object, BaseException | None],
-    stop: threading.Event,
-) -> bool:
-    """Put the value for the consumer; False once it no longer reads."""
-    while not stop.is_set():
-        try:
-            pages.put(value, timeout=_POLL_SECONDS)
-            return True
-        except queue.Full:
-            continue
-    return False
 
 
 class _ReportTotal:
