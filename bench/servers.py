@@ -15,7 +15,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,38 +51,28 @@ def _wait_until_listening(port: int, process: subprocess.Popen[bytes], what: str
 
 
 @contextmanager
-def moto_server() -> Iterator[str]:
+def _serving(command: list[str], port: int, what: str) -> Iterator[str]:
+    process = subprocess.Popen(
+        command, env={**os.environ, **BENCH_ENVIRONMENT}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        _wait_until_listening(port, process, what)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def moto_server() -> AbstractContextManager[str]:
     """moto's server in its own process; yields its endpoint URL."""
     port = free_port()
-    process = subprocess.Popen(
-        [PYTHON, "-m", "moto.server", "-p", str(port)],
-        env={**os.environ, **BENCH_ENVIRONMENT},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait_until_listening(port, process, "moto server")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(10)
+    return _serving([PYTHON, "-m", "moto.server", "-p", str(port)], port, "moto server")
 
 
-@contextmanager
-def upstream_server() -> Iterator[str]:
+def upstream_server() -> AbstractContextManager[str]:
     """The sample upstream in its own process; yields its base URL."""
     port = free_port()
-    process = subprocess.Popen(
-        [PYTHON, str(Path(__file__)), "upstream", str(port)],
-        env={**os.environ, **BENCH_ENVIRONMENT},
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        _wait_until_listening(port, process, "sample upstream")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(10)
+    return _serving([PYTHON, str(Path(__file__)), "upstream", str(port)], port, "sample upstream")
 
 
 def set_knobs(upstream_url: str, **knobs: object) -> None:
