@@ -66,14 +66,13 @@ class _Stopped(Exception):
 
 @dataclass
 class _Slice:
-    """One slice's pages as read so far: in memory first, then in its spill file, in reading order."""
+    """One slice's pages read and not yet written, in reading order: each in memory or in the spill file."""
 
     in_memory: int = 0
     pending: deque[Page | tuple[int, int]] = field(default_factory=deque)  # a page, or (offset, size) spilled
     spill: IO[bytes] | None = None
     spill_end: int = 0
     done: bool = False
-    error: BaseException | None = None
 
 
 class _Reading:
@@ -135,7 +134,6 @@ class _Reading:
     def finish(self, index: int, error: BaseException | None) -> None:
         with self.changed:
             self.slices[index].done = True
-            self.slices[index].error = error
             if error is not None and self.failure is None:
                 self.failure = error
             self.changed.notify_all()
