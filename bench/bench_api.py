@@ -118,7 +118,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, nargs=2, default=[100, 10_000], help="jobs in the small and big tenant")
     args = parser.parse_args()
     if args.short:
-        args.creates, args.requests, args.jobs = 30, 30, [50, 500]
+        args.creates, args.requests, args.jobs = 10, 10, [30, 200]
 
     os.environ.update(
         {
