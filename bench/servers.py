@@ -31,6 +31,18 @@ BENCH_ENVIRONMENT = {
 }
 
 
+_SERVER_PIDS: dict[str, int] = {}
+
+
+def cpu_seconds(url: str) -> float:
+    """User + system CPU time the server behind `url` has used so far (Linux's /proc; 0.0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{_SERVER_PIDS[url]}/stat").read_text().rsplit(")", 1)[1].split()
+    except (KeyError, OSError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -57,7 +69,9 @@ def _serving(command: list[str], port: int, what: str) -> Iterator[str]:
     )
     try:
         _wait_until_listening(port, process, what)
-        yield f"http://127.0.0.1:{port}"
+        url = f"http://127.0.0.1:{port}"
+        _SERVER_PIDS[url] = process.pid
+        yield url
     finally:
         process.terminate()
         process.wait(10)

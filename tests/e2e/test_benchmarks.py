@@ -34,7 +34,10 @@ def test_the_end_to_end_benchmark_prints_every_figure_and_slices_write_the_same_
     for heading in (
         "1. end to end csv, 1 cursor",
         "1. end to end ndjson, 8 slices",
+        "   CPU ms a page, pipeline-csv-x1",
+        "   CPU ms a page, pipeline-json-x8",
         "2. 8 slices against",
+        "   at best on this machine, seconds",
         "3. peak RSS",
         "4. typical (pandas) against ours, seconds",
         "4. typical (pandas) against ours, peak RSS",
