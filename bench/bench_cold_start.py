@@ -32,7 +32,6 @@ ROOT = Path(__file__).resolve().parents[1]
 FLOOR = "import boto3; boto3.client('s3')"
 HANDLERS = ("api.handler", "generator.handler", "sweeper.handler", "scheduled_export.handler")
 GOAL = 1.2
-ISOLATED = True  # measured with the layer's own packages only; the short mode uses the environment's
 
 
 def _lambda_environments(packages: Path | None) -> dict[str, dict[str, str]]:
@@ -88,11 +87,11 @@ def _layer_copy(directory: Path) -> Path:
     return directory
 
 
-def _once(statement: str, environment: dict[str, str]) -> float:
+def _once(statement: str, environment: dict[str, str], *, isolated: bool) -> float:
     started = time.perf_counter()
     # -S: without site-packages, the layer's own directory is all the function sees.
-    isolated = ["-S"] if ISOLATED else []
-    subprocess.run([sys.executable, *isolated, "-c", statement], env=environment, check=True)
+    flags = ["-S"] if isolated else []
+    subprocess.run([sys.executable, *flags, "-c", statement], env=environment, check=True)
     return time.perf_counter() - started
 
 
@@ -115,9 +114,8 @@ def main() -> None:
 
     # The short mode (CI) proves the measurement works with the development environment's packages;
     # its figures include what that environment loads and the layer does not.
-    global ISOLATED
-    ISOLATED = not args.short
-    packages = _layer_copy(Path(tempfile.mkdtemp(prefix="layer-"))) if ISOLATED else None
+    isolated = not args.short
+    packages = _layer_copy(Path(tempfile.mkdtemp(prefix="layer-"))) if isolated else None
     environments = _lambda_environments(packages)
     environment_of = {FLOOR: environments["api.handler"]} | {
         f"import {handler}": environments[handler] for handler in HANDLERS
@@ -126,11 +124,11 @@ def main() -> None:
         compileall.compile_dir(ROOT / directory, quiet=1)
     statements = [FLOOR, *(f"import {handler}" for handler in HANDLERS)]
     for statement in statements:  # a first run warms the file cache and writes any missing bytecode
-        _once(statement, environment_of[statement])
+        _once(statement, environment_of[statement], isolated=isolated)
     times: dict[str, list[float]] = {statement: [] for statement in statements}
     for _ in range(runs):
         for statement in statements:
-            times[statement].append(_once(statement, environment_of[statement]))
+            times[statement].append(_once(statement, environment_of[statement], isolated=isolated))
 
     floor = statistics.median(times[FLOOR])
     print(

@@ -161,6 +161,19 @@ class _Job:
         self.start_date, self.end_date = start, end
 
 
+def _sliced_definition(slicing: Slicing, *, sort_key: tuple[str, ...]) -> ReportDefinition:
+    return ReportDefinition(
+        job_type=JobType.FEED_INTAKE_EXPORT,
+        version=1,
+        service="feed",
+        path="/x",
+        columns=(Column("id", ColumnKind.STRING), Column("at", ColumnKind.DATETIME)),
+        sort_key=sort_key,
+        title="t",
+        slicing=slicing,
+    )
+
+
 @pytest.mark.parametrize(
     ("slicing", "start", "end", "expected"),
     [
@@ -171,16 +184,7 @@ class _Job:
     ],
 )
 def test_a_period_splits_into_consecutive_slices_that_cover_it_exactly(slicing, start, end, expected):
-    definition = ReportDefinition(
-        job_type=JobType.FEED_INTAKE_EXPORT,
-        version=1,
-        service="feed",
-        path="/x",
-        columns=(Column("id", ColumnKind.STRING), Column("at", ColumnKind.DATETIME)),
-        sort_key=("at", "id"),
-        title="t",
-        slicing=slicing,
-    )
+    definition = _sliced_definition(slicing, sort_key=("at", "id"))
 
     periods = definition.slices(_Job(start, end))
 
@@ -198,16 +202,7 @@ def test_a_report_without_a_period_or_slicing_is_read_whole():
 
 def test_slicing_needs_a_date_as_the_first_sort_column():
     with pytest.raises(ValueError, match="slicing needs a date"):
-        ReportDefinition(
-            job_type=JobType.FEED_INTAKE_EXPORT,
-            version=1,
-            service="feed",
-            path="/x",
-            columns=(Column("id", ColumnKind.STRING), Column("at", ColumnKind.DATETIME)),
-            sort_key=("id", "at"),
-            title="t",
-            slicing=Slicing.DAYS,
-        )
+        _sliced_definition(Slicing.DAYS, sort_key=("id", "at"))
 
 
 def test_progress_never_goes_back_when_the_estimated_total_grows():
