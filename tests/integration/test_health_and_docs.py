@@ -4,6 +4,7 @@ JOBS = "/api/v1/reports/jobs"
 REEXPORTS = "/api/v1/report-reexports"
 SCHEDULES = "/api/v1/reports/schedules"
 SUBSCRIPTIONS = "/api/v1/reports/subscriptions"
+REPORT_TYPES = "/api/v1/report-types"
 
 
 def test_health_needs_no_token(api):
@@ -56,6 +57,8 @@ def test_openapi_document_describes_every_route_with_the_error_envelope(api):
         SUBSCRIPTIONS,
         SUBSCRIPTIONS + "/{subscription_id}",
         "/api/v1/reports/jobs/{jobId}/legal-hold",
+        REPORT_TYPES,
+        REPORT_TYPES + "/{job_type}",
     }
     assert set(document["paths"][JOBS]) == {"get", "post"}
     assert set(document["paths"][JOBS + "/{jobId}"]) == {"get", "delete"}

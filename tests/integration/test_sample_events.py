@@ -23,6 +23,7 @@ from report_export.core.models.subscriptions import SubscriptionRequest
 from report_export.jobs.service import job_service
 from report_export.reexports import requests as reexport_requests_module
 from report_export.reexports.requests import reexport_requests
+from report_export.reports import REPORT_DEFINITIONS
 from report_export.schedules import service as schedule_service_module
 from report_export.schedules.service import schedule_service
 from report_export.subscriptions import service as subscription_service_module
@@ -67,6 +68,8 @@ EXPECTED = {
     "api_list_subscriptions.json": 200,
     "api_get_subscription.json": 200,
     "api_delete_subscription.json": 204,
+    "api_list_report_types.json": 200,
+    "api_get_report_type.json": 200,
 }
 # Events about the finished sample report rather than the queued sample job.
 DOWNLOAD_EVENTS = {
@@ -252,6 +255,13 @@ def test_sample_event_runs_through_the_handler(api, sample_job, name, request):
         assert response.json["id"] == SAMPLE_SUBSCRIPTION_ID
     if name == "api_list_subscriptions.json":
         assert [item["id"] for item in response.json["items"]] == [SAMPLE_SUBSCRIPTION_ID]
+    if name == "api_list_report_types.json":
+        assert [item["job_type"] for item in response.json["items"]] == list(REPORT_DEFINITIONS)
+    if name == "api_get_report_type.json":
+        assert (response.json["job_type"], response.json["title"]) == (
+            "BUFDIR_ACTIVITY_REPORT",
+            "Activity report to Bufdir",
+        )
 
 
 def generator_handler():

@@ -1,4 +1,5 @@
-"""API Lambda: health, docs, and the jobs, re-exports, schedules and subscriptions APIs behind the HTTP API."""
+"""API Lambda: health, docs, and the jobs, re-exports, schedules, subscriptions and report-types APIs behind the
+HTTP API."""
 
 from functools import cache
 
@@ -11,6 +12,7 @@ from api import (
     jobs_routes,
     legal_holds_routes,
     reexports_routes,
+    report_types_routes,
     schedules_routes,
     subscriptions_routes,
 )
@@ -25,6 +27,7 @@ app.include_router(legal_holds_routes.router)
 app.include_router(reexports_routes.router)
 app.include_router(schedules_routes.router)
 app.include_router(subscriptions_routes.router)
+app.include_router(report_types_routes.router)
 
 
 @cache

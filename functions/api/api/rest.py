@@ -7,6 +7,7 @@ HTTP API's JWT authorizer has already turned away requests without a valid token
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Iterable
 from http import HTTPStatus
@@ -220,13 +221,67 @@ def openapi_document(app: APIGatewayHttpResolver) -> dict[str, Any]:
     return document
 
 
+# The page may load nothing but itself: Swagger UI's script and styles are inlined and its icons are data: URIs,
+# so a CDN, the online validator's badge or a web font would only be a request to the internet that fails offline.
+# "Try it out" may call only this origin, where the document's relative server ("/") points.
+_SWAGGER_CSP = "; ".join(
+    (
+        "default-src 'none'",
+        "script-src 'unsafe-inline'",
+        "style-src 'unsafe-inline'",
+        "img-src 'self' data: blob:",
+        "connect-src 'self'",
+        "base-uri 'none'",
+        "form-action 'none'",
+    )
+)
+
+# Powertools' own page sets none of these: without validatorUrl Swagger UI defaults to validator.swagger.io, and
+# it registers a standalone preset that its bundle does not contain.
+_SWAGGER_OPTIONS = {
+    "dom_id": "#swagger-ui",
+    "layout": "BaseLayout",
+    "docExpansion": "list",
+    "deepLinking": True,
+    "filter": True,
+    "showExtensions": True,
+    "showCommonExtensions": True,
+    "validatorUrl": None,
+    "persistAuthorization": False,
+}
+
+
 def swagger_page(document: dict[str, Any]) -> str:
-    """Swagger UI with its script and styles inlined from the Powertools package: no CDN needed."""
+    """Swagger UI with its script and styles inlined from the Powertools package: it works with no internet."""
     import aws_lambda_powertools.event_handler.openapi.swagger_ui as swagger_ui
-    from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate_swagger_html
 
     assets = Path(swagger_ui.__file__).parent
     script = (assets / "swagger-ui-bundle.min.js").read_text(encoding="utf-8")
     styles = (assets / "swagger-ui.min.css").read_text(encoding="utf-8")
-    spec = json.dumps(document).replace("</", "<\\/")
-    return generate_swagger_html(spec, script, styles, "", None, False)
+    # "<" only ever occurs inside JSON strings, where \u003c reads the same: no "</script>" or "<!--" in the document
+    # can end or confuse the script element.
+    options = json.dumps({**_SWAGGER_OPTIONS, "spec": document}).replace("<", "\\u003c")
+    title = html.escape(f"{document['info']['title']}: API")
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="UTF-8">
+<meta http-equiv="Content-Security-Policy" content="{_SWAGGER_CSP}">
+<title>{title}</title>
+<link rel="icon" href="data:,">
+<style>{styles}</style>
+</head>
+<body>
+<div id="swagger-ui">Loading...</div>
+<script>{script}</script>
+<script>
+  var options = {options};
+  options.presets = [SwaggerUIBundle.presets.apis];
+  var ui = SwaggerUIBundle(options);
+  // The link under the title and the base the relative server is resolved against: the JSON document beside this
+  // page, under whatever prefix the page is served (Powertools' page points them at the page itself, HTML).
+  ui.specActions.updateUrl(window.location.pathname.replace(/[/]*$/, "/openapi.json"));
+</script>
+</body>
+</html>
+"""

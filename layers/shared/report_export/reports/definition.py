@@ -13,12 +13,12 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from enum import StrEnum
 from itertools import pairwise
 from typing import Any
 
 from report_export.core.models.common import JobType
 from report_export.core.models.jobs import Job
+from report_export.core.models.report_types import ColumnKind, Slicing  # with the models the catalogue shows them in
 
 Cell = str | int | float | bool | None
 
@@ -29,27 +29,8 @@ class BadRecord(ValueError):
     position: int | None = None  # which record of its page, when rows() raised it
 
 
-class ColumnKind(StrEnum):
-    STRING = "string"
-    INTEGER = "integer"
-    DECIMAL = "decimal"
-    DATE = "date"
-    DATETIME = "datetime"
-    BOOLEAN = "boolean"
-
-
-class Slicing(StrEnum):
-    """How a report's period splits into slices the upstream can answer independently.
-
-    A slice is the same query with a narrower period. Reading slices side by side and writing
-    them one after the other gives the bytes of one sequential read exactly when the upstream's
-    period filter selects by the first sort column: every record of one slice then sorts before
-    every record of the next (the order check in the pipeline refuses a file where that fails).
-    """
-
-    DAYS = "days"
-    WEEKS = "weeks"
-
+# The job fields that narrow a report to part of the tenant's data; each is sent upstream as it is named.
+SCOPE_FIELDS = ("farm_id", "barn_id", "batch_id")
 
 _SLICE_DAYS = {Slicing.DAYS: 1, Slicing.WEEKS: 7}
 
@@ -174,6 +155,8 @@ class Column:
     kind: ColumnKind
     required: bool = True
     source: str | None = None  # the upstream field, when it is named differently
+    # What the column holds, for the report-type catalogue; documentation, so rewording it changes no file.
+    description: str = field(default="", compare=False)
 
     @property
     def field(self) -> str:
@@ -191,6 +174,8 @@ class ReportDefinition:
     columns: tuple[Column, ...]
     sort_key: tuple[str, ...]
     title: str
+    # What the report is for, in a sentence or two, for the report-type catalogue.
+    description: str = field(default="", compare=False)
     # Query parameters beyond the common scope and period ones.
     extra_query: Callable[[Job], Mapping[str, str]] = field(default=lambda job: {})
     # Declared only where the first sort column is the date the upstream filters the period by.
@@ -233,7 +218,7 @@ class ReportDefinition:
         # Last, so that a filter named tenant_id can never widen the query to another tenant's data.
         query["tenant_id"] = job.tenant_id
         query["sort"] = ",".join(self.sort_key)
-        for name in ("farm_id", "barn_id", "batch_id"):
+        for name in SCOPE_FIELDS:
             value = getattr(job, name)
             if value is not None:
                 query[name] = value
