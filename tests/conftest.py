@@ -189,9 +189,31 @@ def _observe_topic_and_bus(sqs: Any, sns: Any, events: Any, topic_arn: str) -> t
     return notifications_url, events_url
 
 
+def _one_request_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Requests to the emulated AWS handled one at a time.
+
+    DynamoDB applies each request, a transaction included, atomically. moto's in-process
+    backend does not guard against threads: a transaction copies a table while another thread
+    writes to it ("dictionary changed size during iteration"), and a cancelled transaction
+    restores a snapshot taken before a concurrent commit. Threads are everywhere here (the state
+    machine's executions run in moto's own, while the test goes on; bursts; slices), so requests
+    are serialized the way the real service serializes conflicting writes. Client-side code still
+    runs fully in parallel.
+    """
+    lock = threading.RLock()
+    unserialized = BotocoreStubber.process_request
+
+    def one_request_at_a_time(self: BotocoreStubber, request: Any) -> Any:
+        with lock:
+            return unserialized(self, request)
+
+    monkeypatch.setattr(BotocoreStubber, "process_request", one_request_at_a_time)
+
+
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch, upstream: SampleUpstream) -> Iterator[Aws]:
     upstream.reset()
+    _one_request_at_a_time(monkeypatch)
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         dynamodb = boto3.client("dynamodb")
         sqs = boto3.client("sqs")
@@ -247,22 +269,9 @@ def aws(monkeypatch: pytest.MonkeyPatch, upstream: SampleUpstream) -> Iterator[A
 
 
 @pytest.fixture
-def serialized_aws(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Aws:
-    """Requests to the emulated AWS handled one at a time.
-
-    DynamoDB applies each request, a transaction included, atomically. moto's in-process
-    backend does not guard against threads (a cancelled transaction restores a table snapshot
-    taken before a concurrent commit), so concurrency tests serialize requests the way the real
-    service serializes conflicting writes. Client-side code still runs fully in parallel.
-    """
-    lock = threading.RLock()
-    unserialized = BotocoreStubber.process_request
-
-    def one_request_at_a_time(self: BotocoreStubber, request: Any) -> Any:
-        with lock:
-            return unserialized(self, request)
-
-    monkeypatch.setattr(BotocoreStubber, "process_request", one_request_at_a_time)
+def serialized_aws(aws: Aws) -> Aws:
+    """The emulated AWS, named so in the concurrency tests: every `aws` serializes its requests
+    (see _one_request_at_a_time), which those tests rely on."""
     return aws
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 import urllib3
 from urllib3.exceptions import HTTPError, LocationParseError
 
 from report_client import __version__
-from report_client.errors import ApiError, Unreachable
+from report_client.errors import ApiError, BadAnswer, Unreachable
 from report_client.settings import Settings
 
 JOBS = "/api/v1/reports/jobs"
@@ -21,8 +21,19 @@ REPORT_TYPES = "/api/v1/report-types"
 LOCAL_SCHEDULES = "/_local/schedules"  # the local stack's own endpoint: it fires a schedule on demand
 
 # Connection failures are retried (the request never reached the service, so any method is safe to send
-# again); answers are not: a 5xx or a timeout after sending may already have done the work.
-_RETRIES = urllib3.Retry(total=3, connect=3, read=0, status=0, other=0, redirect=0, backoff_factor=0.3)
+# again); answers are not: a 5xx or a timeout after sending may already have done the work. Nor is a 429
+# or 503 with Retry-After: its envelope (code, message, traceId, the retry hint) is what the user needs.
+_RETRIES = urllib3.Retry(
+    total=3,
+    connect=3,
+    read=0,
+    status=0,
+    other=0,
+    redirect=0,
+    backoff_factor=0.3,
+    respect_retry_after_header=False,
+    raise_on_status=False,
+)
 _TIMEOUT = urllib3.Timeout(connect=10, read=60)
 _DOWNLOAD_CHUNK = 1 << 16
 
@@ -58,7 +69,10 @@ class Api:
         headers: dict[str, str] | None = None,
         authenticated: bool = True,
         timeout: urllib3.Timeout | None = None,
+        empty_allowed: bool = False,
     ) -> tuple[int, dict[str, str], Any]:
+        """The status, headers and JSON object of a successful answer; an error answer raises ApiError,
+        and an answer that is not the API's JSON object raises BadAnswer (exit 5)."""
         url = self.base_url + path
         present = {key: _query_value(value) for key, value in (query or {}).items() if value is not None}
         if present:
@@ -82,21 +96,46 @@ class Api:
         answer_headers = {key.lower(): value for key, value in response.headers.items()}
         payload = _json_or_text(response.data)
         if response.status >= 400:
-            raise _api_error(response.status, payload, answer_headers)
-        return response.status, answer_headers, payload
+            error = _api_error(response.status, payload, answer_headers)
+            if _bare_gateway_404(response.status, payload) and urlsplit(self.base_url).path not in ("", "/"):
+                error.hint = (
+                    f"the API URL {self.base_url} has a path: it should be the service's base URL, "
+                    "without /api/v1 (e.g. https://reports.example.com or http://127.0.0.1:3000)"
+                )
+            raise error
+        if isinstance(payload, dict) or (not response.data and empty_allowed):
+            return response.status, answer_headers, payload
+        kind = answer_headers.get("content-type") or "no content type"
+        what = "an empty body" if not response.data else ("JSON that is not an object" if _is_json(payload) else kind)
+        raise BadAnswer(
+            f"the service at {self.base_url} answered with something that is not the report API's JSON "
+            f"(HTTP {response.status}, {what})",
+            hint="check --api-url / REPORTS_API_URL: it should be the report service's base URL",
+        )
 
     def get(self, path: str, **query: Any) -> Any:
         return self.request("GET", path, query=query)[2]
+
+    def _having(self, record: dict[str, Any], *keys: str) -> dict[str, Any]:
+        """A record the commands read these string fields of (a JSON object without them is not the API's)."""
+        missing = [key for key in keys if not isinstance(record.get(key), str) or not record.get(key)]
+        if missing:
+            raise BadAnswer(
+                f"the service at {self.base_url} answered with something that is not the report API's JSON "
+                f"(an object without {', '.join(missing)})",
+                hint="check --api-url / REPORTS_API_URL: it should be the report service's base URL",
+            )
+        return record
 
     # Jobs
 
     def create_job(self, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         """The job, and whether the service replayed an earlier create with the same idempotency key."""
         _, headers, job = self.request("POST", JOBS, body=body)
-        return job, headers.get("idempotent-replayed") == "true"
+        return self._having(job, "id"), headers.get("idempotent-replayed") == "true"
 
     def job(self, job_id: str) -> dict[str, Any]:
-        return self.get(f"{JOBS}/{_path_part(job_id)}")
+        return self._having(self.get(f"{JOBS}/{_path_part(job_id)}"), "id")
 
     def jobs(self, **query: Any) -> dict[str, Any]:
         return self.get(JOBS, **query)
@@ -107,7 +146,7 @@ class Api:
         return job, status == 200
 
     def download_link(self, job_id: str) -> dict[str, Any]:
-        return self.get(f"{JOBS}/{_path_part(job_id)}/download")
+        return self._having(self.get(f"{JOBS}/{_path_part(job_id)}/download"), "download_url")
 
     def history(self, job_id: str, **query: Any) -> dict[str, Any]:
         return self.get(f"{JOBS}/{_path_part(job_id)}/history", **query)
@@ -116,7 +155,7 @@ class Api:
 
     def create_reexport(self, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         _, headers, record = self.request("POST", REEXPORTS, body=body)
-        return record, headers.get("idempotent-replayed") == "true"
+        return self._having(record, "id", "job_id"), headers.get("idempotent-replayed") == "true"
 
     def reexport(self, reexport_id: str) -> dict[str, Any]:
         return self.get(f"{REEXPORTS}/{_path_part(reexport_id)}")
@@ -154,7 +193,7 @@ class Api:
 
     def delete_schedule(self, schedule_id: str, version: int | None = None) -> None:
         headers = {"If-Match": f'"{version}"'} if version is not None else None
-        self.request("DELETE", f"{SCHEDULES}/{_path_part(schedule_id)}", headers=headers)
+        self.request("DELETE", f"{SCHEDULES}/{_path_part(schedule_id)}", headers=headers, empty_allowed=True)
 
     def fire_schedule(self, schedule_id: str, at: str | None) -> dict[str, Any]:
         """Fire a schedule now through the local stack's own endpoint (no token: it is not an API route).
@@ -205,13 +244,32 @@ def _query_value(value: Any) -> str:
     return str(value)
 
 
+class _Text(str):
+    """A body that is not JSON, as text."""
+
+
 def _json_or_text(data: bytes) -> Any:
     if not data:
         return None
     try:
         return json.loads(data)
     except ValueError:
-        return data.decode("utf-8", errors="replace")
+        return _Text(data.decode("utf-8", errors="replace"))
+
+
+def _is_json(payload: Any) -> bool:
+    return not isinstance(payload, _Text)
+
+
+def _excerpt(text: str, limit: int = 100) -> str:
+    """The start of a body that is not the API's JSON, on one line and without control characters."""
+    cleaned = "".join(character if character.isprintable() else " " for character in text)
+    cleaned = " ".join(cleaned.split())
+    return cleaned[:limit] + ("..." if len(cleaned) > limit else "")
+
+
+def _bare_gateway_404(status: int, payload: Any) -> bool:
+    return status == 404 and payload == {"message": "Not Found"}
 
 
 def _reason(error: HTTPError) -> str:
@@ -242,13 +300,18 @@ def _api_error(status: int, payload: Any, headers: dict[str, str]) -> ApiError:
             status, f"HTTP_{status}"
         )
         return ApiError(status, code, payload["message"], trace, hint=_hint(status, payload, headers))
-    text = payload if isinstance(payload, str) else ""
-    message = text.strip().splitlines()[0][:200] if text.strip() else f"HTTP {status} without a body"
-    return ApiError(status, f"HTTP_{status}", message, trace)
+    if payload is None:
+        return ApiError(status, f"HTTP_{status}", f"HTTP {status} without a body", trace)
+    body = payload if isinstance(payload, _Text) else json.dumps(payload, ensure_ascii=False)
+    kind = headers.get("content-type") or "no content type"
+    hint = _hint(status, payload, headers) or (
+        f"the body ({kind}) is not the report API's JSON: a proxy, or not the report service, answered"
+    )
+    return ApiError(status, f"HTTP_{status}", _excerpt(body) or f"HTTP {status}", trace, hint=hint)
 
 
 def _hint(status: int, payload: Any, headers: dict[str, str]) -> str | None:
-    if status == 401 and "error" not in payload:
+    if status == 401 and not (isinstance(payload, dict) and "error" in payload):
         return "the gateway refused the token: missing, expired, or not from this stage's issuer; get a new one"
     if status == 429 and headers.get("retry-after"):
         return f"retry after {headers['retry-after']} s"

@@ -26,6 +26,23 @@ def _requested_output(argv: Sequence[str]) -> str:
 
 
 def run(argv: Sequence[str], environ: Mapping[str, str]) -> int:
+    try:
+        return _run(argv, environ)
+    except BrokenPipeError:
+        # The reader went away while an error was being reported: nothing more can be said on stdout.
+        _quiet_stdout()
+        return int(ExitCode.OK)
+
+
+def _quiet_stdout() -> None:
+    # Point stdout at /dev/null so the exit's flush is quiet.
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass  # stdout is not a file descriptor (a test's capture): nothing will flush to it
+
+
+def _run(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     out = Output(_requested_output(argv))
     try:
         args = build_parser().parse_args(list(argv))
@@ -40,8 +57,8 @@ def run(argv: Sequence[str], environ: Mapping[str, str]) -> int:
         out.error(error)
         return int(ExitCode.INTERRUPTED)
     except BrokenPipeError:
-        # `reports list | head`: the reader has gone. Point stdout at /dev/null so the exit's flush is quiet.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        # `reports list | head`: the reader has gone; that is not a failure.
+        _quiet_stdout()
         return int(ExitCode.OK)
     except Exception as error:  # noqa: BLE001 - a script still gets one message and a documented exit code
         if environ.get("REPORTS_DEBUG"):

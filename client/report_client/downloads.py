@@ -7,12 +7,12 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from report_client.errors import UsageError, VerificationFailed
+from report_client.errors import LocalFileError, UsageError, VerificationFailed
 
 
 @dataclass(frozen=True)
@@ -51,15 +51,45 @@ def target_path(output: str | None, file_name: str) -> Path:
     return path
 
 
+def destination_directory(output: str | None) -> Path:
+    """The directory -o PATH (or nothing: the current one) saves into."""
+    if output is None:
+        return Path.cwd()
+    path = Path(output).expanduser()
+    if path.is_dir() or output.endswith(os.sep):
+        return path
+    return path.parent
+
+
+def check_destination(output: str | None) -> None:
+    """Before anything is sent: the file's directory exists and can be written (exit 2 otherwise)."""
+    directory = destination_directory(output)
+    if not directory.is_dir():
+        reason = "it does not exist" if not directory.exists() else "it is not a directory"
+        raise UsageError(
+            f"cannot save the file in {directory}: {reason}; nothing was sent",
+            hint="create the directory first, or give another -o PATH",
+        )
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise UsageError(
+            f"cannot save the file in {directory}: permission denied; nothing was sent",
+            hint="give -o PATH in a directory you can write",
+        )
+    if output is not None and not output.endswith(os.sep):
+        path = Path(output).expanduser()
+        if path.exists() and not path.is_dir() and not path.is_file():
+            raise UsageError(f"cannot save the file as {path}: it is not a regular file; nothing was sent")
+
+
 def save_verified(chunks: Iterable[bytes], target: Path, expected: Expected) -> Downloaded:
     directory = target.parent
     if not directory.is_dir():
-        raise UsageError(f"cannot write {target}: {directory} is not a directory")
+        raise LocalFileError(f"cannot write {target}: {directory} is not a directory")
     # Beside the target, so the final rename stays on one file system and is atomic.
     try:
         handle = tempfile.NamedTemporaryFile(dir=directory, prefix=f".{target.name}.", suffix=".part", delete=False)
     except OSError as error:
-        raise UsageError(f"cannot write in {directory}: {error.strerror or error}") from None
+        raise LocalFileError(f"cannot write in {directory}: {error.strerror or error}") from None
     temporary = Path(handle.name)
     try:
         digest, size = hashlib.sha256(), 0
@@ -70,20 +100,35 @@ def save_verified(chunks: Iterable[bytes], target: Path, expected: Expected) -> 
                 # Past the recorded size it is the wrong file already; no need to take it all.
                 if size > expected.size_bytes:
                     raise _mismatch(target, f"it is larger than the {expected.size_bytes} bytes recorded")
-                handle.write(chunk)
-            handle.flush()
-            os.fsync(handle.fileno())
+                _local(target, handle.write, chunk)
+            _local(target, handle.flush)
+            _local(target, os.fsync, handle.fileno())
         if size != expected.size_bytes:
             raise _mismatch(target, f"{size} bytes received, {expected.size_bytes} recorded")
         actual = digest.hexdigest()
         if actual != expected.sha256:
             raise _mismatch(target, f"sha256 {actual} received, {expected.sha256} recorded")
-        os.replace(temporary, target)
+        if target.is_dir():
+            raise LocalFileError(f"cannot write {target}: a directory is in the way of the file name")
+        _local(target, os.replace, temporary, target)
     except BaseException:
-        # Also on Ctrl-C or a broken connection: a partial file must not be mistaken for the report.
-        temporary.unlink(missing_ok=True)
+        # Also on Ctrl-C, a broken connection or a full disk: a partial file must not be mistaken for the report.
+        try:
+            temporary.unlink(missing_ok=True)
+        except OSError:
+            pass
         raise
     return Downloaded(path=target, sha256=actual, size_bytes=size)
+
+
+def _local(target: Path, operation: Callable[..., Any], *arguments: Any) -> Any:
+    """A write, flush or rename of the file: an OSError of the local file system is exit 6, naming the path."""
+    try:
+        return operation(*arguments)
+    except OSError as error:
+        raise LocalFileError(
+            f"cannot write {target}: {error.strerror or error}", hint="nothing was saved under that name"
+        ) from None
 
 
 def _mismatch(target: Path, detail: str) -> VerificationFailed:

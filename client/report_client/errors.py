@@ -12,7 +12,8 @@ class ExitCode(IntEnum):
     USAGE = 2  # bad arguments or configuration: nothing was sent, or could not be
     JOB_UNSUCCESSFUL = 3  # the job (or re-export) ended failed or cancelled
     VERIFICATION_FAILED = 4  # the downloaded file is not the one the service describes
-    UNAVAILABLE = 5  # no answer, or a 5xx
+    UNAVAILABLE = 5  # no answer, a 5xx, or an answer that is not the API's
+    LOCAL_FILE = 6  # the file could not be written here (permission, disk full, a directory in the way)
     INTERNAL = 70  # a bug in the client itself (sysexits' EX_SOFTWARE)
     INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 
@@ -23,7 +24,9 @@ EXIT_CODES_HELP = """exit codes:
   2    usage error: bad arguments or configuration (no API URL, no token, unknown profile)
   3    the job (or re-export) ended failed or cancelled
   4    download verification failed: size or sha256 differ from the job's (no file is left)
-  5    the service could not be reached, timed out, or answered HTTP 5xx
+  5    the service could not be reached, timed out, answered HTTP 5xx, or answered with something
+       that is not the report API's JSON
+  6    the file could not be written here (permission denied, disk full, a directory in the way)
   70   a bug in the client itself (REPORTS_DEBUG=1 shows its traceback)
   130  interrupted (Ctrl-C)"""
 
@@ -52,6 +55,7 @@ class CliError(Exception):
             ExitCode.JOB_UNSUCCESSFUL: "JOB_UNSUCCESSFUL",
             ExitCode.VERIFICATION_FAILED: "VERIFICATION_FAILED",
             ExitCode.UNAVAILABLE: "UNREACHABLE",
+            ExitCode.LOCAL_FILE: "LOCAL_FILE_ERROR",
             ExitCode.INTERRUPTED: "INTERRUPTED",
             ExitCode.INTERNAL: "CLIENT_BUG",
         }.get(self.exit_code, "ERROR")
@@ -67,6 +71,20 @@ class ConfigError(CliError):
 
 class Unreachable(CliError):
     exit_code = ExitCode.UNAVAILABLE
+
+
+class BadAnswer(CliError):
+    """An answer whose body is not the report API's JSON (another server, a proxy's page)."""
+
+    exit_code = ExitCode.UNAVAILABLE
+
+    @property
+    def code(self) -> str:
+        return "BAD_ANSWER"
+
+
+class LocalFileError(CliError):
+    exit_code = ExitCode.LOCAL_FILE
 
 
 class VerificationFailed(CliError):

@@ -76,6 +76,23 @@ def filters_of(pairs: list[tuple[str, FilterValue]] | None) -> dict[str, FilterV
     return filters
 
 
+def exclusive_filters(args: argparse.Namespace) -> None:
+    if args.filters:
+        raise UsageError(
+            "--no-filters and --filter exclude each other: --no-filters drops every filter, --filter replaces them",
+            hint="give one of them",
+        )
+
+
+def identifier(text: str) -> str:
+    """A job, re-export or schedule id as an argument: an empty one would address the collection itself."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an id cannot be empty")
+    if any(not character.isprintable() for character in text):
+        raise argparse.ArgumentTypeError("an id cannot contain control characters")
+    return text
+
+
 def date_argument(text: str) -> str:
     """YYYY-MM-DD, as the API takes a report's period."""
     try:
@@ -149,6 +166,7 @@ def overrides_of(args: argparse.Namespace) -> dict[str, Any] | None:
     if args.compression is not None:
         overrides["compression"] = None if args.compression == "none" else args.compression
     if args.no_filters:
+        exclusive_filters(args)
         overrides["filters"] = None
     elif args.filters:
         overrides["filters"] = filters_of(args.filters)

@@ -16,6 +16,23 @@ from report_client.errors import ApiError, CliError
 
 Render = Callable[[Console], None]
 
+# Not a terminal (a pipe, a file): rich would take 80 columns and fold ids and sha256s to a few characters.
+PIPED_WIDTH = 200
+
+
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        # `reports types | head -2`: rich would exit 1; the command line treats a reader gone as done (exit 0).
+        self.quiet = True
+        raise BrokenPipeError
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
 
 class Output:
     def __init__(self, mode: str = "table", *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> None:
@@ -23,8 +40,9 @@ class Output:
         self._stdout = stdout or sys.stdout
         # highlight off: rich would colour numbers and ids by guessing, which reads as meaning;
         # markup off: paths, reasons and ids are printed as they are ("[y/N]" is not a style tag).
-        self.console = Console(file=self._stdout, highlight=False, markup=False, soft_wrap=False)
-        self.err = Console(file=stderr or sys.stderr, highlight=False, markup=False, soft_wrap=True)
+        width = None if _is_terminal(self._stdout) else PIPED_WIDTH
+        self.console = _Console(file=self._stdout, highlight=False, markup=False, soft_wrap=False, width=width)
+        self.err = _Console(file=stderr or sys.stderr, highlight=False, markup=False, soft_wrap=True)
 
     @property
     def json(self) -> bool:

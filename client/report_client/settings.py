@@ -13,6 +13,7 @@ The config file (TOML, `$REPORTS_CONFIG` or `~/.config/reports/config.toml`):
 
 from __future__ import annotations
 
+import re
 import shlex
 import subprocess
 import tomllib
@@ -27,6 +28,10 @@ from report_client.errors import ConfigError
 DEFAULT_PROFILE = "default"
 TOKEN_COMMAND_TIMEOUT_SEC = 60
 _PROFILE_KEYS = frozenset({"api_url", "token", "token_command"})
+# A bearer token is visible ASCII without spaces (RFC 6750's b64token and more); anything else would break
+# the Authorization header, and must never be echoed back: it is a credential.
+_BEARER_TOKEN = re.compile(r"[\x21-\x7e]+")
+_SOURCE_NAMES = {"flag": "--token"}
 
 
 def config_path(environ: Mapping[str, str]) -> Path:
@@ -43,6 +48,10 @@ def read_profiles(path: Path) -> dict[str, dict[str, Any]]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return {}
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"the config file {path} is not UTF-8 text (byte {error.start}): it must be UTF-8 TOML"
+        ) from None
     except OSError as error:
         raise ConfigError(f"cannot read the config file {path}: {error.strerror or error}") from None
     try:
@@ -129,6 +138,8 @@ def resolve(
     if url is not None:
         url = _checked_url(url, sources["api_url"])
     direct_token = pick(token, "REPORTS_TOKEN", "token")
+    if direct_token is not None:
+        _check_token(direct_token, _SOURCE_NAMES.get(sources["token"], sources["token"]))
     # A token given by flag or environment wins over the profile's token_command, as over its token.
     command = None if direct_token else chosen.get("token_command")
     return Settings(
@@ -137,17 +148,46 @@ def resolve(
 
 
 def _checked_url(url: str, source: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"the API URL {url!r} (from {source}) must be an http:// or https:// URL")
+    def refuse(reason: str) -> ConfigError:
+        return ConfigError(
+            f"the API URL {url!r} (from {source}) cannot be used: {reason}",
+            hint="give the API's base URL, e.g. http://127.0.0.1:3000 or https://reports.example.com",
+        )
+
+    if any(not character.isprintable() or character.isspace() for character in url):
+        raise refuse("it contains spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as error:
+        raise refuse(str(error)) from None
+    if parts.scheme not in ("http", "https"):
+        raise refuse("it must be an http:// or https:// URL")
+    if not parts.hostname:
+        raise refuse("it has no host")
+    if port == 0:
+        raise refuse("port 0 is not a port to connect to")
+    if parts.query or parts.fragment or url.rstrip("/").endswith(("?", "#")):
+        raise refuse("it must not have a query (?...) or a fragment (#...)")
+    if parts.username is not None or parts.password is not None:
+        raise refuse("it must not carry a user name or password; give the token with --token")
     return url.rstrip("/")
+
+
+def _check_token(token: str, source: str) -> None:
+    if not _BEARER_TOKEN.fullmatch(token):
+        raise ConfigError(
+            f"the token from {source} is not a bearer token: it must be visible ASCII characters, "
+            "without spaces, line breaks or control characters",
+            hint="check how the token was copied (a stray newline or quote) or what printed it",
+        )
 
 
 def _run_token_command(command: str, profile: str) -> str:
     try:
         # Through the shell: a token_command is written as one would type it ("./dev token ... | tr -d ...").
         completed = subprocess.run(
-            command, shell=True, capture_output=True, text=True, timeout=TOKEN_COMMAND_TIMEOUT_SEC, check=False
+            command, shell=True, capture_output=True, timeout=TOKEN_COMMAND_TIMEOUT_SEC, check=False
         )
     except subprocess.TimeoutExpired:
         raise ConfigError(
@@ -156,11 +196,15 @@ def _run_token_command(command: str, profile: str) -> str:
     except OSError as error:
         raise ConfigError(f"the token_command of profile {profile!r} could not run: {error}") from None
     if completed.returncode != 0:
-        detail = completed.stderr.strip().splitlines()[-1:] or [f"exit status {completed.returncode}"]
+        stderr = completed.stderr.decode("utf-8", errors="replace")
+        detail = stderr.strip().splitlines()[-1:] or [f"exit status {completed.returncode}"]
         raise ConfigError(
             f"the token_command of profile {profile!r} failed: {detail[0]}", hint=f"command: {shlex.quote(command)}"
         )
-    token = completed.stdout.strip()
-    if not token or any(character.isspace() for character in token):
-        raise ConfigError(f"the token_command of profile {profile!r} printed no single token on stdout")
+    # The newline commands end their output with (and blanks around the token) are not part of it.
+    output = completed.stdout.strip(b" \t\r\n")
+    if not output.strip():
+        raise ConfigError(f"the token_command of profile {profile!r} printed no token on stdout")
+    token = output.decode("latin-1")
+    _check_token(token, f"the token_command of profile {profile!r}")
     return token

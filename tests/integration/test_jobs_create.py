@@ -102,6 +102,11 @@ def test_the_tenant_always_comes_from_the_token(api, aws):
         (valid_job_request(start_date="2025-02-01", end_date="2025-01-31"), "end_date must be on or after start_date"),
         (valid_job_request(end_date=None), "start_date and end_date must be given together"),
         (valid_job_request(start_date="01/01/2025"), "start_date: must be a date in the form YYYY-MM-DD"),
+        # Forms Python's fromisoformat also reads: an ISO week date, basic forms, non-ASCII digits.
+        (valid_job_request(start_date="2025-W01-1"), "start_date: must be a date in the form YYYY-MM-DD"),
+        (valid_job_request(end_date="2025W051"), "end_date: must be a date in the form YYYY-MM-DD"),
+        (valid_job_request(start_date="20250101"), "start_date: must be a date in the form YYYY-MM-DD"),
+        (valid_job_request(start_date="\uff12025-01-01"), "start_date: must be a date in the form YYYY-MM-DD"),
         (valid_job_request(start_date="2024-01-01", end_date="2025-01-01"), "must not exceed 366 days"),
         (valid_job_request(job_type="PAYROLL"), "job_type: Input should be"),
         (valid_job_request(format="xlsx"), "format: Input should be 'csv' or 'json'"),

@@ -4,6 +4,7 @@ not) carry is what POST /api/v1/reports/jobs really accepts (and refuses)."""
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 
 import pytest
@@ -180,6 +181,33 @@ def test_max_count_filters_are_accepted_and_one_more_is_refused(api):
     assert (refused.status, refused.error_code) == (400, "VALIDATION_ERROR")
 
 
+@pytest.mark.parametrize(
+    "build",
+    [
+        pytest.param(lambda length, items: {"note": "x" * length}, id="a text value"),
+        pytest.param(lambda length, items: {"tags": ["x" * length]}, id="a string in an array"),
+        pytest.param(lambda length, items: {"tags": ["x"] * items}, id="an array's items"),
+    ],
+)
+def test_the_value_limits_the_catalogue_gives_are_the_create_routes_own(api, build):
+    rules = a_catalogue_entry(api)["filters"]
+    length, items = rules["max_text_length"], rules["max_list_items"]
+
+    at_the_limit = api.create_job(valid_job_request(filters=build(length, items)))
+    past_it = api.create_job(valid_job_request(filters=build(length + 1, items + 1)))
+
+    assert at_the_limit.status == 201, at_the_limit.body
+    assert (past_it.status, past_it.error_code) == (400, "VALIDATION_ERROR")
+
+
+def test_scope_ids_follow_the_catalogues_pattern(api):
+    pattern = re.compile(a_catalogue_entry(api)["scope_id_pattern"])
+    for value in ("farm-1", "F.2_b", "a" * 64, "a" * 65, "fårm", "a/b", "-farm", ""):
+        response = api.create_job(valid_job_request(farm_id=value))
+        expected = 201 if pattern.fullmatch(value) else 400
+        assert response.status == expected, (value, response.body)
+
+
 def test_filters_over_max_bytes_are_refused(api):
     max_bytes = a_catalogue_entry(api)["filters"]["max_bytes"]
     # Each entry is "fN":"<250 characters>", over 250 bytes: enough of them pass max_bytes while staying within
@@ -248,6 +276,7 @@ def test_the_openapi_document_lists_both_routes_with_the_report_type_schema(api)
         "compressions",
         "sort_key",
         "scope_fields",
+        "scope_id_pattern",
         "filters",
         "period",
     }

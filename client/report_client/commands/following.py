@@ -8,8 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 from report_client.commands import Context
-from report_client.downloads import Downloaded, Expected, save_verified, target_path
-from report_client.errors import JobUnsuccessful
+from report_client.downloads import Downloaded, Expected, check_destination, save_verified, target_path
+from report_client.errors import JobUnsuccessful, UsageError
 from report_client.job_parameters import positive_float
 from report_client.waiting import follow
 
@@ -32,6 +32,18 @@ def add_wait_options(parser: argparse.ArgumentParser) -> None:
         metavar="SEC",
         help=f"seconds between polls [{DEFAULT_INTERVAL_SEC:g}]",
     )
+
+
+def check_wait_options(args: argparse.Namespace) -> None:
+    """Before anything is sent: the options go together, and the file can be saved where asked."""
+    if args.output_file is not None and not args.wait:
+        raise UsageError("-o/--output-file is only used with --wait; nothing was sent", hint="add --wait")
+    if args.output_file is not None and args.no_download:
+        raise UsageError("-o/--output-file and --no-download exclude each other; nothing was sent")
+    if args.no_download and not args.wait:
+        raise UsageError("--no-download is only used with --wait; nothing was sent", hint="add --wait")
+    if args.wait and not args.no_download:
+        check_destination(args.output_file)
 
 
 def download(ctx: Context, job: dict[str, Any], output: str | None) -> Downloaded:

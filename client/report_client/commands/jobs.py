@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import uuid
 from typing import Any
 
@@ -10,13 +11,14 @@ from rich.console import Console
 from rich.text import Text
 
 from report_client.commands import Context, Subparsers, add_command
-from report_client.commands.following import add_wait_options, download, wait_then_download
-from report_client.downloads import Downloaded
+from report_client.commands.following import add_wait_options, check_wait_options, download, wait_then_download
+from report_client.downloads import Downloaded, check_destination
 from report_client.job_parameters import (
     add_filter_option,
     add_format_options,
     add_scope_options,
     date_argument,
+    identifier,
     job_body,
 )
 from report_client.output import fields_table, list_table, moment, status_text, text
@@ -55,13 +57,13 @@ def register(commands: Subparsers, common: argparse.ArgumentParser) -> None:
     add_paging_options(listing, default_limit=20)
 
     show = add_command(commands, common, "show", run_show, "show one job")
-    show.add_argument("job_id", metavar="JOB")
+    show.add_argument("job_id", metavar="JOB", type=identifier)
 
     cancel = add_command(commands, common, "cancel", run_cancel, "cancel a queued or running job")
-    cancel.add_argument("job_id", metavar="JOB")
+    cancel.add_argument("job_id", metavar="JOB", type=identifier)
 
     fetch = add_command(commands, common, "download", run_download, "download a report's file and verify it")
-    fetch.add_argument("job_id", metavar="JOB")
+    fetch.add_argument("job_id", metavar="JOB", type=identifier)
     fetch.add_argument(
         "-o",
         "--output-file",
@@ -107,8 +109,11 @@ def more_hint(ctx: Context, page: dict[str, Any]) -> None:
 def run_create(ctx: Context, args: argparse.Namespace) -> int:
     args.idempotency_key = args.idempotency_key or str(uuid.uuid4())
     body = job_body(args)
+    check_wait_options(args)
     # Before sending: if the answer is lost, the same key makes the retry answer this job, not a second one.
-    ctx.out.note(f"idempotency key: {args.idempotency_key}  (retry with --idempotency-key {args.idempotency_key})")
+    ctx.out.note(
+        f"idempotency key: {args.idempotency_key}  (retry with --idempotency-key {shlex.quote(args.idempotency_key)})"
+    )
     job, replayed = ctx.api.create_job(body)
     if replayed:
         ctx.out.note(f"the key was used before: this is the job it made then ({job['id']})")
@@ -151,6 +156,7 @@ def run_cancel(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def run_download(ctx: Context, args: argparse.Namespace) -> int:
+    check_destination(args.output_file)
     job = ctx.api.job(args.job_id)
     downloaded = download(ctx, job, args.output_file)
     document = {"job_id": job["id"], **downloaded.document()}

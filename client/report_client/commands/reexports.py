@@ -10,11 +10,17 @@ from rich.console import Console
 from rich.text import Text
 
 from report_client.commands import Context, Subparsers, add_command
-from report_client.commands.following import add_wait_options, wait_then_download
+from report_client.commands.following import add_wait_options, check_wait_options, wait_then_download
 from report_client.commands.jobs import add_paging_options, more_hint, read_pages, render_download
 from report_client.downloads import Downloaded
 from report_client.errors import JobUnsuccessful
-from report_client.job_parameters import add_filter_option, add_format_options, date_argument, overrides_of
+from report_client.job_parameters import (
+    add_filter_option,
+    add_format_options,
+    date_argument,
+    identifier,
+    overrides_of,
+)
 from report_client.output import fields_table, list_table, moment, status_text, text
 
 REEXPORT_STATUSES = ("pending", "running", "succeeded", "failed", "cancelled")
@@ -24,7 +30,9 @@ def register(commands: Subparsers, common: argparse.ArgumentParser) -> None:
     reexport = add_command(
         commands, common, "reexport", run_reexport, "re-export a past report, e.g. for an auditor, and show its lineage"
     )
-    reexport.add_argument("job_id", metavar="JOB", help="the original report's job id (it must have succeeded)")
+    reexport.add_argument(
+        "job_id", type=identifier, metavar="JOB", help="the original report's job id (it must have succeeded)"
+    )
     reexport.add_argument("--reason", required=True, help="why: kept in the report's audit history")
     overrides = reexport.add_argument_group("overrides (the original's parameters unless given)")
     add_format_options(overrides, defaults=False)  # type: ignore[arg-type]
@@ -41,12 +49,12 @@ def register(commands: Subparsers, common: argparse.ArgumentParser) -> None:
     listing.add_argument("--status", choices=REEXPORT_STATUSES, help="only re-exports in this status")
     add_paging_options(listing, default_limit=20)
     show = add_command(actions, common, "show", run_show, "show a re-export: status and lineage")
-    show.add_argument("reexport_id", metavar="REEXPORT")
+    show.add_argument("reexport_id", type=identifier, metavar="REEXPORT")
     cancel = add_command(actions, common, "cancel", run_cancel, "cancel a pending or running re-export")
-    cancel.add_argument("reexport_id", metavar="REEXPORT")
+    cancel.add_argument("reexport_id", type=identifier, metavar="REEXPORT")
 
     history = add_command(commands, common, "history", run_history, "a report's audit history, oldest first")
-    history.add_argument("job_id", metavar="JOB")
+    history.add_argument("job_id", type=identifier, metavar="JOB")
     add_paging_options(history, default_limit=50)
 
 
@@ -56,6 +64,7 @@ def register(commands: Subparsers, common: argparse.ArgumentParser) -> None:
 def run_reexport(ctx: Context, args: argparse.Namespace) -> int:
     body: dict[str, Any] = {"report_id": args.job_id, "reason": args.reason}
     overrides = overrides_of(args)
+    check_wait_options(args)
     if overrides is not None:
         body["overrides"] = overrides
     record, replayed = ctx.api.create_reexport(body)

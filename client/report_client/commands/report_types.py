@@ -8,12 +8,17 @@ from typing import Any
 from rich.console import Console
 
 from report_client.commands import Context, Subparsers, add_command
+from report_client.job_parameters import identifier
 from report_client.output import fields_table, list_table, text
 
 
 def register(commands: Subparsers, common: argparse.ArgumentParser) -> None:
     types = add_command(commands, common, "types", run_types, "the report types: columns, formats, filters, period")
-    types.add_argument("job_type", nargs="?", type=str.upper, metavar="JOB_TYPE", help="one type in detail")
+    types.add_argument("job_type", nargs="?", type=_job_type, metavar="JOB_TYPE", help="one type in detail")
+
+
+def _job_type(text: str) -> str:
+    return identifier(text).upper()
 
 
 def run_types(ctx: Context, args: argparse.Namespace) -> int:

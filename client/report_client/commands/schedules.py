@@ -9,10 +9,17 @@ from typing import Any
 from rich.console import Console
 
 from report_client.commands import Context, Subparsers, add_command
-from report_client.commands.following import add_wait_options, wait_then_download
+from report_client.commands.following import add_wait_options, check_wait_options, wait_then_download
 from report_client.commands.jobs import add_paging_options, cancel_message, more_hint, read_pages, render_download
 from report_client.errors import UsageError
-from report_client.job_parameters import add_filter_option, add_format_options, add_scope_options, filters_of
+from report_client.job_parameters import (
+    add_filter_option,
+    add_format_options,
+    add_scope_options,
+    exclusive_filters,
+    filters_of,
+    identifier,
+)
 from report_client.output import fields_table, list_table, moment, status_text
 
 PERIODS = ("previous_day", "previous_week", "previous_month", "previous_quarter", "previous_year", "month_to_date")
@@ -31,20 +38,22 @@ def register(commands: Subparsers, common: argparse.ArgumentParser) -> None:
     _spec_options(create, creating=True)
 
     show = add_command(actions, common, "show", run_show, "show a schedule, its next firing and its last runs")
-    show.add_argument("schedule_id", metavar="SCHEDULE")
+    show.add_argument("schedule_id", type=identifier, metavar="SCHEDULE")
 
     update = add_command(actions, common, "update", run_update, "change a schedule: only the options given change")
-    update.add_argument("schedule_id", metavar="SCHEDULE")
+    update.add_argument("schedule_id", type=identifier, metavar="SCHEDULE")
     _spec_options(update, creating=False)
 
     delete = add_command(actions, common, "delete", run_delete, "delete a schedule (its jobs stay)")
-    delete.add_argument("schedule_id", metavar="SCHEDULE")
+    delete.add_argument("schedule_id", type=identifier, metavar="SCHEDULE")
     delete.add_argument("--version", type=int, help="only if the schedule is still at this version")
 
     fire = add_command(
         actions, common, "fire", run_fire, "fire a schedule now (local stack only: ./dev run's own endpoint)"
     )
-    fire.add_argument("schedule_id", metavar="SCHEDULE", help="the schedule's id (or its Scheduler name)")
+    fire.add_argument(
+        "schedule_id", type=identifier, metavar="SCHEDULE", help="the schedule's id (or its Scheduler name)"
+    )
     fire.add_argument("--time", metavar="ISO8601", help="the scheduled time the firing stands for [now]")
     add_wait_options(fire)
 
@@ -77,6 +86,7 @@ def _export_changes(args: argparse.Namespace) -> dict[str, Any]:
     if args.compression is not None:
         changes["compression"] = None if args.compression == "none" else args.compression
     if getattr(args, "no_filters", False):
+        exclusive_filters(args)
         changes["filters"] = None
     elif args.filters:
         changes["filters"] = filters_of(args.filters)
@@ -137,6 +147,7 @@ def run_delete(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def run_fire(ctx: Context, args: argparse.Namespace) -> int:
+    check_wait_options(args)
     firing = ctx.api.fire_schedule(args.schedule_id, args.time)
     made = firing.get("response") or {}
     job_id = made.get("job_id")

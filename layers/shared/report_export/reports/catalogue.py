@@ -62,6 +62,7 @@ def describe(definition: ReportDefinition, *, max_period_days: int) -> ReportTyp
         compressions=list(Compression),
         sort_key=list(definition.sort_key),
         scope_fields=list(scope_fields()),
+        scope_id_pattern=scope_id_pattern(),
         filters=filter_rules(),
         period=PeriodRules(required=period_required(), max_days=max_period_days, slicing=definition.slicing),
     )
@@ -88,10 +89,22 @@ def _filters_schema() -> dict[str, Any]:
 
 def filter_rules() -> FilterRules:
     [(name_pattern, value_schema)] = _filters_schema()["patternProperties"].items()
+    options = {option["type"]: option for option in value_schema.get("anyOf", [value_schema])}
     return FilterRules(
         max_count=MAX_FILTERS,
         max_bytes=MAX_FILTERS_BYTES,
         name_pattern=name_pattern,
         reserved_names=sorted(RESERVED_FILTER_NAMES),
-        value_types=[option["type"] for option in value_schema.get("anyOf", [value_schema])],
+        value_types=list(options),
+        max_text_length=options["string"]["maxLength"],
+        max_list_items=options["array"]["maxItems"],
     )
+
+
+def scope_id_pattern() -> str:
+    """The pattern the create request's schema gives every scope field (they share one type)."""
+    properties = CreateJobRequest.model_json_schema()["properties"]
+    [pattern] = {
+        option["pattern"] for name in scope_fields() for option in properties[name]["anyOf"] if "pattern" in option
+    }
+    return pattern

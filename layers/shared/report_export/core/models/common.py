@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -91,11 +92,16 @@ MAX_FILTERS = 20
 MAX_FILTERS_BYTES = 4096
 
 
+_CALENDAR_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 def _iso_date_only(value: Any) -> Any:
     # pydantic's lax date parsing also takes numbers and datetimes; a report period is a calendar date.
     if isinstance(value, date) and not isinstance(value, datetime):
         return value
-    if not isinstance(value, str) or len(value) != 10:
+    # fromisoformat alone also reads ISO week dates ("2025-W01-1") and basic forms ("20250101"): a period
+    # stored from those would not read back as the text the caller sent.
+    if not isinstance(value, str) or not _CALENDAR_DATE.fullmatch(value):
         raise ValueError("must be a date in the form YYYY-MM-DD")
     try:
         return date.fromisoformat(value)

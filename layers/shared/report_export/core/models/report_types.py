@@ -60,6 +60,10 @@ class FilterRules(ServiceModel):
         description="The JSON types a filter value may have; an array holds strings",
         examples=[["boolean", "integer", "number", "string", "array"]],
     )
+    max_text_length: int = Field(
+        description="A string value, and each string of an array, has at most this many characters", examples=[256]
+    )
+    max_list_items: int = Field(description="An array value holds at most this many strings", examples=[50])
 
 
 class PeriodRules(ServiceModel):
@@ -98,6 +102,7 @@ _EXAMPLE = {
     "compressions": ["gzip"],
     "sort_key": ["recorded_at", "id"],
     "scope_fields": ["farm_id", "barn_id", "batch_id"],
+    "scope_id_pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
     "filters": {
         "max_count": 20,
         "max_bytes": 4096,
@@ -114,6 +119,8 @@ _EXAMPLE = {
             "tenant_id",
         ],
         "value_types": ["boolean", "integer", "number", "string", "array"],
+        "max_text_length": 256,
+        "max_list_items": 50,
     },
     "period": {"required": False, "max_days": 366, "slicing": "days"},
 }
@@ -138,6 +145,7 @@ class ReportType(ServiceModel):
     scope_fields: list[str] = Field(
         description="Optional request fields that narrow a job to one farm, barn or batch of the token's tenant"
     )
+    scope_id_pattern: str = Field(description="A regular expression every scope field's value matches")
     filters: FilterRules
     period: PeriodRules
 
