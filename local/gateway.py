@@ -147,7 +147,7 @@ def http_api_event(
     for name, value in parse_qsl(raw_query, keep_blank_values=True):
         query[name] = f"{query[name]},{value}" if name in query else value
     now = datetime.now(UTC)
-    request_id = base64.b64encode(uuid.uuid4().bytes[:10]).decode().rstrip("=")
+    request_id = new_request_id()
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": route.route_key,
@@ -206,8 +206,15 @@ def http_response(result: Any) -> Reply:
     return int(result["statusCode"]), headers, payload
 
 
+def new_request_id() -> str:
+    """An id of the shape API Gateway gives a request (its apigw-requestid header)."""
+    return base64.b64encode(uuid.uuid4().bytes[:10]).decode().rstrip("=")
+
+
 def _message(status: int, message: str, *extra: tuple[str, str]) -> Reply:
-    return status, [("Content-Type", "application/json"), *extra], json.dumps({"message": message}).encode()
+    # The gateway's own answers carry a request id too, as API Gateway's do: it is what a caller quotes.
+    headers = [("Content-Type", "application/json"), ("apigw-requestid", new_request_id()), *extra]
+    return status, headers, json.dumps({"message": message}).encode()
 
 
 class Gateway:
@@ -300,6 +307,8 @@ class Gateway:
             except FunctionError as error:
                 self._log(f"[gateway] {route.function} failed: {error}")
                 status, reply_headers, payload = _message(500, "Internal Server Error")
+            # The request's own id, which its function saw (and logged) as the requestId of its event.
+            reply_headers = [item for item in reply_headers if item[0] != "apigw-requestid"]
             reply_headers.append(("apigw-requestid", event["requestContext"]["requestId"]))
             return status, reply_headers + self._cors_headers(header_map, preflight=False), payload
         return _message(404, "Not Found")
@@ -351,10 +360,12 @@ class Gateway:
                 # and a bad request line with an HTML page: API Gateway answers with JSON, and so does this.
                 status, error_code = (405, "METHOD_NOT_ALLOWED") if code == 501 else (code, "BAD_REQUEST")
                 text = "This method is not allowed" if status == 405 else (message or "The request is malformed")
-                envelope = {"error": {"code": error_code, "message": text, "traceId": str(uuid.uuid4())}}
+                request_id = new_request_id()
+                envelope = {"error": {"code": error_code, "message": text, "traceId": request_id}}
                 payload = json.dumps(envelope).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
+                self.send_header("apigw-requestid", request_id)
                 if status == 405:
                     self.send_header("Allow", "GET, POST, PUT, PATCH, DELETE, OPTIONS, HEAD")
                 self.send_header("Content-Length", str(len(payload)))

@@ -40,3 +40,4 @@ def test_a_method_the_gateway_does_not_serve_is_405_in_the_envelope(stack: Runni
         assert response.status_code == 405, (method, response.text)
         assert response.headers["Content-Type"] == "application/json"
         assert response.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
+        assert response.json()["error"]["traceId"] == response.headers["apigw-requestid"]

@@ -206,6 +206,8 @@ def test_without_a_token_the_error_says_how_to_get_one(stack, tmp_path):
     assert "./dev token" in done.stderr and "Traceback" not in done.stderr
     assert forged.returncode == 1
     assert "UNAUTHORIZED (HTTP 401): Unauthorized" in forged.stderr and "Traceback" not in forged.stderr
+    # The gateway's own answer carries its request id, which the client shows as the traceId to quote.
+    assert "traceId: (none given)" not in forged.stderr and "traceId:" in forged.stderr
 
 
 def test_a_profile_with_a_token_command_is_used(stack, tmp_path):

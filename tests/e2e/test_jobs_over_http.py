@@ -185,6 +185,7 @@ def test_the_jwt_authorizer_refuses_tokens_it_cannot_trust(stack, bad_token):
 
     assert response.status_code == 401
     assert response.json() == {"message": "Unauthorized"}  # API Gateway's answer: the function is never called
+    assert re.fullmatch(r"[A-Za-z0-9+/]{10,}", response.headers["apigw-requestid"])  # what a caller quotes
     assert requests.get(f"{stack.api}{JOBS}", headers=stack.headers(), timeout=10).status_code == 200
 
 
@@ -193,6 +194,7 @@ def test_a_route_the_template_does_not_declare_is_404(stack):
 
     assert response.status_code == 404
     assert response.json() == {"message": "Not Found"}
+    assert response.headers["apigw-requestid"]
 
 
 def test_two_authorization_headers_are_one_token_that_fails(stack: RunningStack):
