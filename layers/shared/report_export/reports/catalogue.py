@@ -101,8 +101,10 @@ def filter_rules() -> FilterRules:
     )
 
 
+@cache
 def scope_id_pattern() -> str:
-    """The pattern the create request's schema gives every scope field (they share one type)."""
+    """The pattern the create request's schema gives every scope field (they share one type); built once, as
+    the schema is the code's and each page of report types would otherwise build it again per type."""
     properties = CreateJobRequest.model_json_schema()["properties"]
     [pattern] = {
         option["pattern"] for name in scope_fields() for option in properties[name]["anyOf"] if "pattern" in option
