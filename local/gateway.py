@@ -211,9 +211,9 @@ def new_request_id() -> str:
     return base64.b64encode(uuid.uuid4().bytes[:10]).decode().rstrip("=")
 
 
-def _message(status: int, message: str, *extra: tuple[str, str]) -> Reply:
+def _message(status: int, message: str, *extra: tuple[str, str], request_id: str | None = None) -> Reply:
     # The gateway's own answers carry a request id too, as API Gateway's do: it is what a caller quotes.
-    headers = [("Content-Type", "application/json"), ("apigw-requestid", new_request_id()), *extra]
+    headers = [("Content-Type", "application/json"), ("apigw-requestid", request_id or new_request_id()), *extra]
     return status, headers, json.dumps({"message": message}).encode()
 
 
@@ -302,14 +302,14 @@ class Gateway:
                 api_id=self._api_ids.get(route.api, route.api.lower()),
                 domain=header_map.get("host", "127.0.0.1").split(":")[0],
             )
+            # The request's own id, which its function saw (and logged) as the requestId of its event.
+            request_id = event["requestContext"]["requestId"]
             try:
                 status, reply_headers, payload = http_response(self._functions[route.function].invoke(event))
+                reply_headers.append(("apigw-requestid", request_id))
             except FunctionError as error:
                 self._log(f"[gateway] {route.function} failed: {error}")
-                status, reply_headers, payload = _message(500, "Internal Server Error")
-            # The request's own id, which its function saw (and logged) as the requestId of its event.
-            reply_headers = [item for item in reply_headers if item[0] != "apigw-requestid"]
-            reply_headers.append(("apigw-requestid", event["requestContext"]["requestId"]))
+                status, reply_headers, payload = _message(500, "Internal Server Error", request_id=request_id)
             return status, reply_headers + self._cors_headers(header_map, preflight=False), payload
         return _message(404, "Not Found")
 
