@@ -107,11 +107,7 @@ class Api:
             return response.status, answer_headers, payload
         kind = answer_headers.get("content-type") or "no content type"
         what = "an empty body" if not response.data else ("JSON that is not an object" if _is_json(payload) else kind)
-        raise BadAnswer(
-            f"the service at {self.base_url} answered with something that is not the report API's JSON "
-            f"(HTTP {response.status}, {what})",
-            hint="check --api-url / REPORTS_API_URL: it should be the report service's base URL",
-        )
+        raise self._bad_answer(f"HTTP {response.status}, {what}")
 
     def get(self, path: str, **query: Any) -> Any:
         return self.request("GET", path, query=query)[2]
@@ -120,12 +116,14 @@ class Api:
         """A record the commands read these string fields of (a JSON object without them is not the API's)."""
         missing = [key for key in keys if not isinstance(record.get(key), str) or not record.get(key)]
         if missing:
-            raise BadAnswer(
-                f"the service at {self.base_url} answered with something that is not the report API's JSON "
-                f"(an object without {', '.join(missing)})",
-                hint="check --api-url / REPORTS_API_URL: it should be the report service's base URL",
-            )
+            raise self._bad_answer(f"an object without {', '.join(missing)}")
         return record
+
+    def _bad_answer(self, what: str) -> BadAnswer:
+        return BadAnswer(
+            f"the service at {self.base_url} answered with something that is not the report API's JSON ({what})",
+            hint="check --api-url / REPORTS_API_URL: it should be the report service's base URL",
+        )
 
     # Jobs
 

@@ -52,13 +52,8 @@ def target_path(output: str | None, file_name: str) -> Path:
 
 
 def destination_directory(output: str | None) -> Path:
-    """The directory -o PATH (or nothing: the current one) saves into."""
-    if output is None:
-        return Path.cwd()
-    path = Path(output).expanduser()
-    if path.is_dir() or output.endswith(os.sep):
-        return path
-    return path.parent
+    """The directory -o PATH (or nothing: the current one) saves into, by target_path's own rule."""
+    return target_path(output, "report").parent
 
 
 def check_destination(output: str | None) -> None:
