@@ -170,8 +170,8 @@ def _floor(upstream_url: str, rows: int, fmt: str) -> Result:
 
 
 def _pipeline(upstream_url: str, s3_url: str, rows: int, fmt: str, concurrency: int) -> Result:
-    from report_export.aws.s3 import MultipartUpload
-    from report_export.generation.generator import encode_pages
+    from report_export.aws.multipart import MultipartUpload
+    from report_export.generation.encoding import encode_pages
     from report_export.generation.slices import report_pages
     from report_export.generation.watch import CancelWatch
     from report_export.generation.writers import make_encoder, mime_type
@@ -189,7 +189,7 @@ def _pipeline(upstream_url: str, s3_url: str, rows: int, fmt: str, concurrency: 
         pages = CancelWatch(lambda: False, step_seconds=1.0).items(
             report_pages(upstream, definition, job, concurrency=concurrency)
         )
-        written, _ = encode_pages(definition, pages, encoder, upload.write, lambda rows, total: None)
+        written = encode_pages(definition, pages, encoder, upload.write, lambda rows, total: None).rows
         stored = upload.complete()
     seconds = watch.seconds()
     cpu = watch.cpu_seconds()
@@ -234,7 +234,7 @@ class _PartsOneAtATime:
 
 
 def _plain_loop(upstream_url: str, s3_url: str, rows: int, fmt: str) -> Result:
-    from report_export.generation.generator import encode_pages
+    from report_export.generation.encoding import encode_pages
     from report_export.generation.writers import make_encoder
     from report_export.reports import definition_for
 
@@ -244,13 +244,13 @@ def _plain_loop(upstream_url: str, s3_url: str, rows: int, fmt: str) -> Result:
     key = f"plain-{fmt}-{time.time_ns()}"
     watch = _Stopwatch()
     sink = _PartsOneAtATime(s3, key)
-    written, _ = encode_pages(
+    written = encode_pages(
         definition,
         upstream.pages(definition, job),
         make_encoder(job.format, definition.column_names),
         sink.write,
         lambda rows, total: None,
-    )
+    ).rows
     sink.complete()
     seconds = watch.seconds()
     cpu = watch.cpu_seconds()

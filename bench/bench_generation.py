@@ -3,7 +3,7 @@
 Prints figures, asserts nothing about time. Every case runs in a fresh subprocess so that
 peak RSS (ru_maxrss, a high-water mark for the whole process) belongs to that case alone.
 
-The pipeline cases run report_export.generation.generator.encode_pages, the loop the generator runs,
+The pipeline cases run report_export.generation.encoding.encode_pages, the loop the generator runs,
 with the FEED_INTAKE_EXPORT definition, make_encoder, GzipCompressor and MultipartUpload, on
 pages decoded with orjson and parsed by report_export.generation.sources.parse_page as the upstream
 client does. Only the HTTP fetch and the job store around it are left out.
@@ -57,11 +57,12 @@ os.environ.update(
     }
 )
 
-from report_export.aws.s3 import MultipartUpload  # noqa: E402
+from report_export.aws.multipart import MultipartUpload  # noqa: E402
 from report_export.core.models.common import ExportFormat, JobType  # noqa: E402
-from report_export.generation.generator import encode_pages  # noqa: E402
+from report_export.generation.compression import GzipCompressor  # noqa: E402
+from report_export.generation.encoding import encode_pages  # noqa: E402
 from report_export.generation.sources import PAGE_SIZE, parse_page  # noqa: E402
-from report_export.generation.writers import GzipCompressor, file_extension, make_encoder, mime_type  # noqa: E402
+from report_export.generation.writers import file_extension, make_encoder, mime_type  # noqa: E402
 from report_export.reports import definition_for  # noqa: E402
 
 DEFINITION = definition_for(JobType.FEED_INTAKE_EXPORT)
@@ -225,14 +226,14 @@ def _pipeline(pages: Iterator[bytes], rows: int, fmt: ExportFormat, *, gzip: boo
         content_disposition='attachment; filename="report"',
     )
     with upload:
-        written, _ = encode_pages(
+        written = encode_pages(
             DEFINITION,
             (parse_page(orjson.loads(page)) for page in pages),
             make_encoder(fmt, DEFINITION.column_names),
             upload.write,
             lambda _rows, _total: None,
             compressor=compressor,
-        )
+        ).rows
         stored = upload.complete()
     if written != rows:
         raise SystemExit(f"the pipeline wrote {written} rows of {rows}")

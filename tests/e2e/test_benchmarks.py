@@ -71,3 +71,13 @@ def test_the_api_benchmark_shows_a_page_of_jobs_is_one_query_reading_one_page_wh
     assert all(line.endswith("1.0 calls (Query), 21.0 items read") for line in reads), reads
     for label in ("create", "get", "list, 20 a page"):
         assert any(line.startswith(label) for line in output.splitlines()), output
+
+
+def test_the_digest_benchmark_hashes_each_size_three_ways_to_the_same_digest():
+    output = run_bench("bench_digest.py")
+
+    rows = [line for line in output.splitlines() if re.match(r"\s*\d+\.\d+GB ", line)]
+    assert len(rows) == 2, output  # the bench exits non-zero when the three digests differ
+    for row in rows:
+        size, floor_rate, carried_rate, ratio, restores, final_pass = figures(row)
+        assert floor_rate > 0 and carried_rate > 0 and ratio > 0 and restores >= 8 and final_pass >= 0, row

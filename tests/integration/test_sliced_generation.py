@@ -125,17 +125,17 @@ def test_progress_over_slices_only_moves_forward(api, aws, upstream, concurrency
     concurrency(4)
     job_id = api.create_job(valid_job_request(end_date="2025-01-15")).json["id"]
     seen = []
-    checkpoint = generation.Generator.checkpoint
+    record_progress = generation.Generator.record_progress
 
-    def recording_checkpoint(self, claimed, changes):
+    def recording_progress(self, claimed, changes):
         seen.append(changes["progress_pct"])
-        return checkpoint(self, claimed, changes)
+        return record_progress(self, claimed, changes)
 
-    original, generation.Generator.checkpoint = generation.Generator.checkpoint, recording_checkpoint
+    original, generation.Generator.record_progress = generation.Generator.record_progress, recording_progress
     try:
         run_worker(aws)
     finally:
-        generation.Generator.checkpoint = original
+        generation.Generator.record_progress = original
 
     assert api.call("GET", f"{JOBS}/{job_id}").json["row_count"] == 10_500
     assert len(seen) > 5

@@ -3,19 +3,29 @@ import random
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
+import orjson
 import pytest
 import requests
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from report_export.aws.s3 import (
+from report_export.aws.multipart import (
+    MAX_OBJECT_BYTES,
+    MAX_PART_SIZE,
+    MAX_PARTS,
     MIB,
+    MIN_PART_SIZE,
     MultipartUpload,
+    UploadState,
+    planned_part_size,
+)
+from report_export.aws.s3 import (
     attachment_disposition,
     object_exists,
     presigned_download_url,
@@ -299,3 +309,83 @@ def test_given_a_ttl_outside_sigv4_limits_when_presigning_then_it_is_refused(s3,
 )
 def test_given_a_file_name_then_the_disposition_quotes_it_safely(file_name, disposition):
     assert attachment_disposition(file_name) == disposition
+
+
+# --- an upload carried on by another sink (another invocation) ------------------------------------
+
+
+def carried_over(state: UploadState) -> UploadState:
+    """The state as the next invocation gets it: the JSON part through a database item, the pending bytes apart."""
+    return UploadState.from_json(orjson.loads(orjson.dumps(state.as_json())), bytes(state.pending))
+
+
+@pytest.mark.parametrize("cut", [0, 1_000, PART - 1, PART, 2 * PART + 12_345])
+def test_given_an_upload_suspended_and_resumed_by_a_new_sink_then_the_object_is_one_uninterrupted_write(s3, cut):
+    data = payload(3 * PART + 4_321)
+    first = upload(s3)
+    for chunk in chunks(data[:cut]):
+        first.write(chunk)
+    state = first.suspend()
+    with pytest.raises(RuntimeError, match="suspended"):
+        first.write(b"late")
+
+    second = upload(s3, resume=carried_over(state))
+    for chunk in chunks(data[cut:]):
+        second.write(chunk)
+    stored = second.complete()
+
+    assert stored_bytes(s3, stored.key) == data
+    assert (stored.size_bytes, stored.sha256) == (len(data), hashlib.sha256(data).hexdigest())
+    assert stored.parts == 4
+    assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+
+
+def test_given_a_writer_that_went_on_past_its_last_state_and_died_then_a_resume_from_that_state_makes_the_object(s3):
+    data = payload(3 * PART + 99)
+    writer = upload(s3, key="a.csv")
+    for chunk in chunks(data[: PART + 10]):
+        writer.write(chunk)
+    state = writer.state()  # a checkpoint, after which the writer goes on
+    for chunk in chunks(data[PART + 10 : 3 * PART]):
+        writer.write(chunk)
+    writer.suspend()  # its process dies here: parts after the checkpoint are in S3, the upload is open
+
+    resumed = upload(s3, key="a.csv", resume=carried_over(state))
+    for chunk in chunks(data[PART + 10 :]):
+        resumed.write(chunk)  # the same bytes again: the parts after the checkpoint are replaced
+    stored = resumed.complete()
+
+    assert stored_bytes(s3, "a.csv") == data
+    assert stored.sha256 == hashlib.sha256(data).hexdigest()
+    assert unfinished_uploads(s3) == []
+
+
+def test_given_a_resumed_upload_that_lacks_an_earlier_part_then_completing_it_is_refused(s3):
+    data = payload(PART + 10)
+    first = upload(s3)
+    for chunk in chunks(data):
+        first.write(chunk)
+    state = first.suspend()
+    other = s3.create_multipart_upload(Bucket=BUCKET, Key=state.key)["UploadId"]  # an upload with no parts
+    resumed = upload(s3, resume=replace(carried_over(state), upload_id=other))
+
+    with pytest.raises(RuntimeError, match="0 of its 1 earlier parts"):
+        resumed.complete()
+    resumed.abort()
+
+
+def test_given_a_resume_under_another_key_then_it_is_refused(s3):
+    state = upload(s3).suspend()
+    with pytest.raises(ValueError, match="its own key"):
+        upload(s3, key="elsewhere.csv", resume=state)
+
+
+def test_the_part_plan_keeps_to_s3_limits_and_reaches_the_largest_supported_object():
+    sizes = [planned_part_size(number) for number in range(1, MAX_PARTS + 1)]
+
+    assert all(MIN_PART_SIZE <= size <= MAX_PART_SIZE for size in sizes)
+    assert sizes == sorted(sizes)  # parts grow with the file
+    assert sum(sizes) == MAX_OBJECT_BYTES > 400 * 1024 * MIB
+    assert sizes[0] == 8 * MIB and max(sizes) == 64 * MIB
+    with pytest.raises(ValueError):
+        planned_part_size(MAX_PARTS + 1)

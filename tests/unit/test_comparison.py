@@ -13,7 +13,8 @@ from collections.abc import Iterator
 import pytest
 
 from report_export.core.models.common import ExportFormat, JobType
-from report_export.generation.writers import GzipCompressor, make_encoder
+from report_export.generation.compression import GzipCompressor
+from report_export.generation.writers import make_encoder
 from report_export.reexports.comparison import ReportStream, compare_reports
 from report_export.reports import definition_for
 

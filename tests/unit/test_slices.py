@@ -10,7 +10,7 @@ from datetime import date
 import pytest
 
 from report_export.core.models.common import JobType
-from report_export.generation.generator import encode_pages
+from report_export.generation.encoding import encode_pages
 from report_export.generation.progress import Progress
 from report_export.generation.slices import sliced_pages
 from report_export.generation.sources import Page, UpstreamBadData, UpstreamUnavailable

@@ -12,7 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from report_export.core.models.common import ExportFormat
-from report_export.generation.writers import GzipCompressor, file_extension, format_float, make_encoder, mime_type
+from report_export.generation.compression import GzipCompressor
+from report_export.generation.writers import file_extension, format_float, make_encoder, mime_type
 
 COLUMNS = ("farm_id", "day", "feed_kg", "ratio", "active", "note", "count")
 ROWS = [

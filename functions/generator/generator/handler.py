@@ -28,9 +28,12 @@ processor = BatchProcessor(event_type=EventType.SQS, model=GenerateRecord)
 
 
 @tracer.capture_method
-def generate_report(record: GenerateRecord) -> None:
+def generate_report(record: GenerateRecord, lambda_context: LambdaContext | None = None) -> None:
+    # BatchProcessor passes the invocation's context to a handler that takes one: a report too large for
+    # the time left is handed to the next invocation.
+    time_left = (lambda: lambda_context.get_remaining_time_in_millis() / 1000) if lambda_context else None
     try:
-        generator().generate(record.body, receive_count=record.attributes.ApproximateReceiveCount)
+        generator().generate(record.body, receive_count=record.attributes.ApproximateReceiveCount, time_left=time_left)
     finally:
         logger.remove_keys(["tenant_id", "job_id", "attempt"])
 

@@ -80,6 +80,10 @@ class Settings(BaseModel):
     # Above 1 the upstream must answer a narrower period with exactly that period's records, which an
     # upstream filtering by the report's date does; the file's bytes are the same either way.
     source_concurrency: int = Field(1, alias="SOURCE_CONCURRENCY", ge=1, le=32)
+    # How long one generator invocation reads pages before it saves a checkpoint and hands the rest of the
+    # file to the next invocation (never more than 70% of the time the invocation has left); 0 hands over
+    # after every page (tests).
+    generation_leg_seconds: float = Field(600.0, alias="GENERATION_LEG_SEC", ge=0, le=900)
     feed_service_url: str = Field("", alias="FEED_SERVICE_URL")
     telemetry_service_url: str = Field("", alias="TELEMETRY_SERVICE_URL")
     weighvision_service_url: str = Field("", alias="WEIGHVISION_SERVICE_URL")

@@ -5,13 +5,15 @@ encoder, optional gzip, and S3 multipart parts, so memory stays flat whatever th
 The job item is the source of truth throughout: every write is conditional on the attempt
 that claimed the job, a cancel is noticed at each checkpoint, and no exception leaves a job
 running (it is released for a retry, or failed on the last allowed delivery). How the job ends
-is an outcome handed to the one module that ends jobs.
+is an outcome handed to the one module that ends jobs. A file that outgrows the invocation's time
+is left at a checkpoint for the next invocation, which goes on with it (see `continuation`).
 """
 
 from __future__ import annotations
 
+import resource
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import timedelta
 from functools import cache
 from typing import Any
@@ -20,24 +22,40 @@ from report_export.aws import clients, secrets
 from report_export.aws.dynamo.codecs import StoredJob
 from report_export.aws.dynamo.jobs import JobRepository
 from report_export.aws.dynamo.table import StaleWrite, Table
-from report_export.aws.s3 import MultipartUpload
+from report_export.aws.multipart import MAX_OBJECT_BYTES, MultipartUpload, ObjectTooLarge
+from report_export.aws.sqs import GenerateQueue
 from report_export.core.history import SERVICE_ACTOR
 from report_export.core.models.common import Compression, JobStatus, format_timestamp, now_utc
-from report_export.core.models.jobs import GenerateJobMessage, Job
+from report_export.core.models.jobs import CONTINUING, GenerateJobMessage, Job
 from report_export.core.observability import logger, metrics
 from report_export.core.settings import Settings, get_settings
+from report_export.generation.compression import GzipCompressor
+from report_export.generation.continuation import BadCheckpoint, Checkpoint, CheckpointStore, checkpoint_attempt
+from report_export.generation.encoding import StopWriting, Written, encode_pages
 from report_export.generation.handover import HandOver, ReportFile, build_hand_over
 from report_export.generation.progress import Progress
-from report_export.generation.slices import report_pages
-from report_export.generation.sources import Page, RetryPolicy, UpstreamBadData, UpstreamClient, UpstreamError
-from report_export.generation.uploads import abort_abandoned_uploads, object_key
+from report_export.generation.slices import ReadPosition, first_position, report_pages, slice_count
+from report_export.generation.sources import Page, RetryPolicy, UpstreamClient, UpstreamError
+from report_export.generation.uploads import (
+    abort_abandoned_uploads,
+    discard_unfinished_file,
+    forget_checkpoints,
+    object_key,
+)
 from report_export.generation.watch import CancelWatch, JobCancelled
-from report_export.generation.writers import GzipCompressor, RowEncoder, make_encoder, mime_type
+from report_export.generation.writers import make_encoder, mime_type
 from report_export.jobs.ending import Cancelled, Failed, Guard, JobEnding, job_ending
 from report_export.reexports.comparison import StoredFileComparer
-from report_export.reports import BadRecord, ReportDefinition, definition_for
+from report_export.reports import ReportDefinition, definition_for
 
 _UNEXPECTED = Failed("INTERNAL", "The report could not be generated")
+TOO_LARGE = Failed(
+    "REPORT_TOO_LARGE",
+    f"The report is larger than the largest file the service stores ({MAX_OBJECT_BYTES // 1024**3} GiB): "
+    "ask for a shorter period or a narrower scope",
+)
+# Of the time an invocation has left when it starts, the share spent reading pages.
+_READING_SHARE = 0.7
 
 
 class LostClaim(Exception):
@@ -51,51 +69,6 @@ def file_name_for(job: Job, definition: ReportDefinition, extension: str) -> str
     return name + ".gz" if job.compression is Compression.GZIP else name
 
 
-def encode_pages(
-    definition: ReportDefinition,
-    pages: Iterable[Page],
-    encoder: RowEncoder,
-    write: Callable[[bytes], None],
-    on_page: Callable[[int, int | None], None],
-    *,
-    compressor: GzipCompressor | None = None,
-) -> tuple[int, str | None]:
-    """Writes the whole file body (header, rows, gzip trailer) and returns (rows, last watermark).
-
-    Kept apart from jobs and S3 so that bench/bench_generation.py times this very loop.
-    `on_page(rows, total)` runs after each page is written: the caller's checkpoint for
-    progress, the lease and cancels.
-    """
-
-    def emit(chunk: bytes) -> None:
-        write(compressor.compress(chunk) if compressor else chunk)
-
-    rows = 0
-    previous: tuple[Any, ...] | None = None
-    watermark: str | None = None
-    emit(encoder.header())
-    for page in pages:
-        try:
-            batch = definition.rows(page.records)
-        except BadRecord as problem:
-            raise UpstreamBadData(f"record {rows + (problem.position or 0) + 1}: {problem}") from None
-        misplaced = definition.first_out_of_order(batch, previous)
-        if misplaced is not None:
-            raise UpstreamBadData(
-                f"record {rows + misplaced + 1} is out of order or repeated "
-                f"(the report is sorted by {', '.join(definition.sort_key)})"
-            )
-        if batch:
-            previous = definition.sort_value(batch[-1])
-        emit(encoder.encode(batch))
-        rows += len(batch)
-        watermark = page.watermark or watermark
-        on_page(rows, page.total)
-    if compressor:
-        write(compressor.flush())
-    return rows, watermark
-
-
 class Generator:
     def __init__(
         self,
@@ -105,6 +78,7 @@ class Generator:
         upstream: UpstreamClient,
         s3: Any,
         hand_over: HandOver,
+        queue: GenerateQueue,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._settings = settings
@@ -113,34 +87,68 @@ class Generator:
         self._upstream = upstream
         self._s3 = s3
         self._hand_over = hand_over
+        self._queue = queue
+        self._checkpoints = CheckpointStore(s3, settings.reports_bucket)
         self._clock = clock
 
-    def generate(self, message: GenerateJobMessage, *, receive_count: int) -> None:
-        """Produce the report for one wake-up message. Raises only when the message should be retried."""
+    def generate(
+        self, message: GenerateJobMessage, *, receive_count: int, time_left: Callable[[], float] | None = None
+    ) -> None:
+        """Produce the report for one wake-up message, or as much of it as this invocation's time allows (the
+        next invocation goes on from a checkpoint). Raises only when the message should be retried.
+
+        `time_left` gives the seconds the invocation has left (Lambda's context).
+        """
         logger.append_keys(tenant_id=message.tenant_id, job_id=message.job_id)
         now = now_utc()
-        claimed = self._jobs.claim(
-            message.tenant_id,
-            message.job_id,
-            now=format_timestamp(now),
-            lease_until=format_timestamp(now + timedelta(seconds=self._settings.lease_seconds)),
+        moment, lease_until = (
+            format_timestamp(now),
+            format_timestamp(now + timedelta(seconds=self._settings.lease_seconds)),
         )
+        claimed = self._jobs.claim(message.tenant_id, message.job_id, now=moment, lease_until=lease_until)
+        if claimed is None:
+            claimed = self._jobs.resume(message.tenant_id, message.job_id, now=moment, lease_until=lease_until)
         if claimed is None:
             logger.info("Nothing to do: the job is not waiting for generation")
             return
+        started = self._clock()
+        deadline = started + self._leg_seconds(time_left)
         logger.append_keys(attempt=claimed.attempt)
-        logger.info("Generation started", extra={"job_type": claimed.job.job_type.value})
+        logger.info(
+            "Generation started" if claimed.checkpoint is None else "Generation goes on from a checkpoint",
+            extra={"job_type": claimed.job.job_type.value},
+        )
         self._ending.started(claimed)
-        if claimed.attempt > 1:
-            # An attempt whose process was killed mid-file left its upload open: this attempt owns the job now.
-            abort_abandoned_uploads(
-                self._s3, bucket=self._settings.reports_bucket, job=claimed.job, keep_attempt=claimed.attempt
-            )
+        if claimed.job.cancel_requested:  # asked for between two invocations
+            self._end_cancelled(claimed)
+            return
         try:
+            checkpoint = self._checkpoint_of(claimed)
+            if claimed.attempt > 1:
+                # An attempt whose process was killed mid-file left its upload open: this attempt owns the job
+                # now. The upload a checkpoint goes on with is kept.
+                abort_abandoned_uploads(
+                    self._s3,
+                    bucket=self._settings.reports_bucket,
+                    job=claimed.job,
+                    keep_attempt=claimed.attempt,
+                    keep_upload_id=checkpoint.upload.upload_id if checkpoint else None,
+                )
+            report = self._produce(claimed, checkpoint, deadline)
+            logger.info(
+                "File written" if report else "Generation continues in the next invocation",
+                extra={"seconds": round(self._clock() - started, 2), "peak_rss_mib": _peak_rss_mib()},
+            )
+            if report is None:
+                return  # handed over to the next invocation
+            forget_checkpoints(self._s3, bucket=self._settings.reports_bucket, job=claimed.job)
             # The hand-over is inside: a file the state machine never heard of must not leave the job running.
-            self._hand_over.succeeded(claimed, self._produce(claimed))
+            self._hand_over.succeeded(claimed, report)
         except JobCancelled:
             self._end_cancelled(claimed)
+        except ObjectTooLarge:
+            self._hand_over.failed(claimed, TOO_LARGE)
+            self._discard(claimed)
         except LostClaim:
             logger.warning(
                 "The job is no longer this attempt's (another attempt took it over, or it was ended); stopping"
@@ -151,17 +159,19 @@ class Generator:
                 self._end_cancelled(claimed)
             else:
                 self._hand_over.failed(claimed, Failed(error.code, str(error)))
+                self._discard(claimed)
         except Exception:
             logger.exception("Generation failed unexpectedly")
             if self._cancel_requested(claimed):
                 self._end_cancelled(claimed)
                 return
-            if receive_count < self._settings.max_receive_count:
+            if receive_count < self._settings.max_receive_count and not self._out_of_attempts(claimed):
                 self._release(claimed)
                 raise
             self._fail_on_last_delivery(claimed)
+            self._discard(claimed)
 
-    def checkpoint(self, claimed: StoredJob, changes: dict[str, Any]) -> StoredJob:
+    def record_progress(self, claimed: StoredJob, changes: dict[str, Any]) -> StoredJob:
         """Progress written under this attempt, with the lease extended; raises when it should stop."""
         lease_until = now_utc() + timedelta(seconds=self._settings.lease_seconds)
         try:
@@ -175,43 +185,169 @@ class Generator:
             raise JobCancelled()
         return current
 
-    def _produce(self, claimed: StoredJob) -> ReportFile:
+    def _produce(self, claimed: StoredJob, checkpoint: Checkpoint | None, deadline: float) -> ReportFile | None:
+        """The file, or None when this invocation's time ran out first and the job was handed over."""
         job = claimed.job
         definition = definition_for(job.job_type)
         encoder = make_encoder(job.format, definition.column_names)
-        compressor = GzipCompressor() if job.compression is Compression.GZIP else None
         file_name = file_name_for(job, definition, encoder.file_extension)
-        content_type = mime_type(job.format, gzip=compressor is not None)
+        content_type = mime_type(job.format, gzip=job.compression is Compression.GZIP)
+        if job.compression is Compression.GZIP:
+            compressor = GzipCompressor(state=checkpoint.gzip if checkpoint else None)
+        else:
+            compressor = None
         progress = Progress(
-            claimed, self.checkpoint, interval_seconds=self._settings.progress_interval_seconds, clock=self._clock
+            claimed,
+            self.record_progress,
+            interval_seconds=self._settings.progress_interval_seconds,
+            clock=self._clock,
+            pages=checkpoint.pages if checkpoint else 0,
+            percent=claimed.job.progress_pct if checkpoint else 0,
         )
         upload = MultipartUpload(
             self._s3,
             bucket=self._settings.reports_bucket,
-            key=object_key(job, claimed.attempt, file_name),
+            key=checkpoint.upload.key if checkpoint else object_key(job, claimed.attempt, file_name),
             content_type=content_type,
             content_disposition=f'attachment; filename="{file_name}"',
+            resume=checkpoint.upload if checkpoint else None,
         )
-        with upload:
+        concurrency = self._settings.source_concurrency
+        start = checkpoint.position if checkpoint else first_position(definition, job, concurrency=concurrency)
+        resume = Written.from_json(checkpoint.written) if checkpoint else None
+        slices = slice_count(definition, job, start)
+        position: ReadPosition | None = start
+
+        def page_done(rows: int, page: Page) -> None:
+            nonlocal position
+            assert position is not None
+            position = position.after(page, rows=rows, slices=slices)
+            progress.page_done(rows, page.total)
+            # At least one page an invocation, so every invocation moves the file on.
+            if position is not None and self._clock() >= deadline:
+                raise StopWriting()
+
+        try:
             watch = CancelWatch(
                 lambda: self._cancel_requested(claimed), step_seconds=self._settings.cancel_step_seconds
             )
-            rows, watermark = encode_pages(
+            written = encode_pages(
                 definition,
                 watch.items(
-                    report_pages(self._upstream, definition, job, concurrency=self._settings.source_concurrency)
+                    report_pages(
+                        self._upstream,
+                        definition,
+                        job,
+                        concurrency=concurrency,
+                        start=start,
+                        rows=resume.rows if resume else 0,
+                    )
                 ),
                 encoder,
                 upload.write,
-                progress.page_done,
+                page_done,
                 compressor=compressor,
+                resume=resume,
             )
-            progress.finishing(rows)
+            if not written.finished:
+                assert position is not None
+                self._continue_later(progress, checkpoint, position, written, upload, compressor)
+                return None
+            progress.finishing(written.rows)
             stored = upload.complete()
-        metrics.add_metric(name="RowsWritten", unit="Count", value=rows)
+        except (JobCancelled, UpstreamError, ObjectTooLarge):
+            upload.abort()  # the job ends here: nothing of its file is kept
+            raise
+        except BaseException:
+            # A retry goes on from the checkpoint, whose upload must stay; without one it starts afresh.
+            if checkpoint is None:
+                upload.abort()
+            else:
+                upload.close()
+            raise
+        metrics.add_metric(name="RowsWritten", unit="Count", value=written.rows)
         return ReportFile(
-            stored=stored, file_name=file_name, mime_type=content_type, row_count=rows, watermark=watermark
+            stored=stored,
+            file_name=file_name,
+            mime_type=content_type,
+            row_count=written.rows,
+            watermark=written.watermark,
         )
+
+    def _continue_later(
+        self,
+        progress: Progress,
+        checkpoint: Checkpoint | None,
+        position: ReadPosition,
+        written: Written,
+        upload: MultipartUpload,
+        compressor: GzipCompressor | None,
+    ) -> None:
+        """Saves where the file stands and hands the job to the next invocation (a wake-up of its own)."""
+        current = progress.current
+        saved = self._checkpoints.save(
+            current.job,
+            Checkpoint(
+                attempt=current.attempt,
+                number=(checkpoint.number if checkpoint else 0) + 1,
+                position=position,
+                written=written.as_json(),
+                pages=progress.pages,
+                upload=upload.suspend(),
+                gzip=compressor.state() if compressor else None,
+            ),
+        )
+        # Until the next invocation claims it; the sweeper sends the wake-up again if it is lost.
+        grace = now_utc() + timedelta(seconds=self._settings.sweep_queued_after_seconds)
+        try:
+            handed = self._jobs.update_attempt(
+                current,
+                {
+                    "checkpoint": saved,
+                    "phase": CONTINUING,
+                    "rows_written": written.rows,
+                    "progress_pct": progress.percent,
+                    "lease_expires_at": format_timestamp(grace),
+                    "updated_at": _now(),
+                },
+            )
+        except StaleWrite:
+            self._checkpoints.forget(saved)
+            raise LostClaim() from None
+        self._checkpoints.forget(current.checkpoint)
+        if handed.job.cancel_requested:
+            raise JobCancelled()
+        try:
+            self._queue.wake_generator(handed.job)
+        except Exception:
+            logger.warning("Could not send the wake-up for the next invocation; the sweeper sends it", exc_info=True)
+        metrics.add_metric(name="GenerationContinued", unit="Count", value=1)
+
+    def _checkpoint_of(self, claimed: StoredJob) -> Checkpoint | None:
+        if claimed.checkpoint is None:
+            return None
+        try:
+            return self._checkpoints.load(claimed.checkpoint)
+        except BadCheckpoint:
+            # What was written cannot be carried on: the file is written again from its first row.
+            logger.exception("The checkpoint cannot be resumed from; the file starts again")
+            discard_unfinished_file(self._s3, bucket=self._settings.reports_bucket, job=claimed.job)
+            return None
+
+    def _leg_seconds(self, time_left: Callable[[], float] | None) -> float:
+        """How long this invocation reads pages: the rest of its time is kept for finishing the file (the
+        upload's completion, a re-export's comparison, the hand-over) or for saving a checkpoint."""
+        budget = self._settings.generation_leg_seconds
+        if time_left is not None:
+            budget = min(budget, time_left() * _READING_SHARE)
+        return max(budget, 0.0)
+
+    def _out_of_attempts(self, claimed: StoredJob) -> bool:
+        since = checkpoint_attempt(claimed.checkpoint)
+        return since is not None and claimed.attempt - since >= self._settings.max_attempts
+
+    def _discard(self, claimed: StoredJob) -> None:
+        discard_unfinished_file(self._s3, bucket=self._settings.reports_bucket, job=claimed.job)
 
     def _cancel_requested(self, claimed: StoredJob) -> bool:
         try:
@@ -227,6 +363,7 @@ class Generator:
         )
         if ended is None:
             return
+        self._discard(claimed)
         logger.info("Generation cancelled on request; the upload was aborted")
         metrics.add_metric(name="JobsCancelledWhileRunning", unit="Count", value=1)
 
@@ -239,8 +376,15 @@ class Generator:
             self._ending.end(claimed, _UNEXPECTED, guard=Guard.ATTEMPT)
 
     def _release(self, claimed: StoredJob) -> None:
-        """Back to queued, so the redelivered message can claim it again."""
+        """Back to queued, so the redelivered message can claim it again; a job whose file an earlier
+        invocation left at a checkpoint waits for its next invocation instead, keeping the checkpoint."""
         try:
+            if claimed.checkpoint is not None:
+                grace = now_utc() + timedelta(seconds=self._settings.sweep_queued_after_seconds)
+                self._jobs.update_attempt(
+                    claimed, {"phase": CONTINUING, "lease_expires_at": format_timestamp(grace), "updated_at": _now()}
+                )
+                return
             self._jobs.update_attempt(
                 claimed,
                 {"status": JobStatus.QUEUED, "phase": None, "progress_pct": 0, "updated_at": _now()},
@@ -248,6 +392,11 @@ class Generator:
             )
         except StaleWrite:
             pass
+
+
+def _peak_rss_mib() -> float:
+    """The process's peak resident memory so far (a warm sandbox's, across its invocations)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def _now() -> str:
@@ -276,7 +425,8 @@ def generator() -> Generator:
     table = Table(clients.dynamodb(), settings.table_name)
     ending = job_ending(settings, table, comparer=StoredFileComparer(clients.s3(), settings.reports_bucket))
     hand_over = build_hand_over(settings, ending)
-    return Generator(settings, JobRepository(table), ending, upstream_client(), clients.s3(), hand_over)
+    queue = GenerateQueue(clients.sqs(), settings.generate_queue_url)
+    return Generator(settings, JobRepository(table), ending, upstream_client(), clients.s3(), hand_over, queue)
 
 
 def reset() -> None:

@@ -9,7 +9,8 @@ from typing import Any
 
 from report_export.aws import clients, secrets
 from report_export.aws.dynamo.codecs import StoredJob
-from report_export.aws.s3 import StoredObject, file_expiry, object_stored_at
+from report_export.aws.multipart import StoredObject
+from report_export.aws.s3 import file_expiry, object_stored_at
 from report_export.aws.stepfunctions import (
     EventEntry,
     ExecutionInput,

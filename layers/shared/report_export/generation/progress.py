@@ -20,13 +20,16 @@ class Progress:
         *,
         interval_seconds: float,
         clock: Callable[[], float],
+        pages: int = 0,
+        percent: int = 0,
     ) -> None:
         self._claimed = claimed
         self._checkpoint = checkpoint
         self._interval = interval_seconds
         self._clock = clock
-        self._pages = 0
-        self._percent = 0
+        # A file an earlier invocation began: its pages count, and the percent it reached stays the floor.
+        self._pages = pages
+        self._percent = percent
         self._last_write = clock()
 
     def page_done(self, rows: int, total: int | None) -> None:
@@ -40,6 +43,19 @@ class Progress:
         # A total that is itself an estimate (a report read in slices) may grow: progress never goes back.
         self._percent = max(self._percent, percent)
         self._write({"progress_pct": self._percent, "rows_written": rows, "phase": "fetching"})
+
+    @property
+    def current(self) -> StoredJob:
+        """The job as the last progress write left it."""
+        return self._claimed
+
+    @property
+    def percent(self) -> int:
+        return self._percent
+
+    @property
+    def pages(self) -> int:
+        return self._pages
 
     def finishing(self, rows: int) -> None:
         self._write({"progress_pct": FINISHING_PCT, "rows_written": rows, "phase": "storing"})

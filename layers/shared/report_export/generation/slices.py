@@ -28,6 +28,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from datetime import date
 from typing import IO
 
 import orjson
@@ -41,6 +42,35 @@ _SPILL_WHILE_WAITED_SECONDS = 1.0
 DEFAULT_SPILL_BUDGET = 400 * 1024 * 1024  # under Lambda's default 512 MB of /tmp
 
 
+@dataclass(frozen=True, slots=True)
+class ReadPosition:
+    """Where the read of a report goes on: at `cursor` (None: its start) in slice `slice`; a report not read
+    in slices is one slice. `rows_before` counts the rows of the slices before it, for progress."""
+
+    sliced: bool
+    slice: int = 0
+    cursor: str | None = None
+    rows_before: int = 0
+
+    def after(self, page: Page, *, rows: int, slices: int) -> ReadPosition | None:
+        """Where the read goes on once `page` is written (`rows` in the file with it); None at the end."""
+        rows_before = self.rows_before if page.slice == self.slice else rows - len(page.records)
+        if page.next_cursor is not None:
+            return ReadPosition(self.sliced, page.slice, page.next_cursor, rows_before)
+        if page.slice + 1 >= slices:
+            return None
+        return ReadPosition(self.sliced, page.slice + 1, None, rows)
+
+
+def first_position(definition: ReportDefinition, job: Job, *, concurrency: int) -> ReadPosition:
+    """A report type that allows slicing is read in slices when more than one may be read at once."""
+    return ReadPosition(sliced=concurrency > 1 and len(definition.slices(job)) >= 2)
+
+
+def slice_count(definition: ReportDefinition, job: Job, position: ReadPosition) -> int:
+    return len(definition.slices(job)) if position.sliced else 1
+
+
 def report_pages(
     upstream: UpstreamClient,
     definition: ReportDefinition,
@@ -48,15 +78,34 @@ def report_pages(
     *,
     concurrency: int,
     spill_budget: int = DEFAULT_SPILL_BUDGET,
+    start: ReadPosition | None = None,
+    rows: int = 0,
 ) -> Iterator[Page]:
-    """The job's pages: sliced when the report type allows and more than one slice may be read at once."""
-    periods = definition.slices(job) if concurrency > 1 else []
-    if len(periods) < 2:
-        return upstream.pages(definition, job)
+    """The job's pages from `start` on (the beginning when None; `rows` already written before it)."""
+    position = start or first_position(definition, job, concurrency=concurrency)
+    if not position.sliced:
+        if position.cursor is None:
+            return upstream.pages(definition, job)
+        return upstream.pages(definition, job, cursor=position.cursor)
+    periods = definition.slices(job)
+    first, cursor = position.slice, position.cursor
+
+    def read(index: int, period: tuple[date, date]) -> Iterator[Page]:
+        if index == first and cursor is not None:
+            return upstream.pages(definition, job, period, cursor=cursor)
+        return upstream.pages(definition, job, period)
+
     return sliced_pages(
-        [lambda period=period: upstream.pages(definition, job, period) for period in periods],
-        concurrency=concurrency,
+        [
+            lambda period=period, index=index: read(index, period)
+            for index, period in enumerate(periods)
+            if index >= first
+        ],
+        concurrency=max(concurrency, 1),
         spill_budget=spill_budget,
+        first_index=first,
+        rows_before=position.rows_before,
+        rows_in_first=rows - position.rows_before,
     )
 
 
@@ -187,14 +236,19 @@ def sliced_pages(
     concurrency: int,
     pages_ahead: int = 2,
     spill_budget: int = DEFAULT_SPILL_BUDGET,
+    first_index: int = 0,
+    rows_before: int = 0,
+    rows_in_first: int = 0,
 ) -> Iterator[Page]:
     """Every page of every slice, slice after slice, read up to `concurrency` slices at once.
 
     Each page handed on carries `total` as an estimate for the whole report (see `_ReportTotal`), so
-    progress covers the report rather than the slice being written.
+    progress covers the report rather than the slice being written, and its slice's number, counted
+    from `first_index` (a read that goes on where another stopped: `rows_before` rows were written in
+    the slices before it, `rows_in_first` in the first one's pages before its cursor).
     """
     reading = _Reading(len(slices), pages_ahead=pages_ahead, spill_budget=spill_budget)
-    totals = _ReportTotal(len(slices))
+    totals = _ReportTotal(len(slices), rows_before=rows_before)
     writing = [0]
 
     def read(index: int) -> None:
@@ -217,11 +271,11 @@ def sliced_pages(
             with reading.changed:
                 writing[0] = index
                 reading.changed.notify_all()
-            written = 0
+            written = rows_in_first if index == 0 else 0
             while (page := reading.take(index)) is not None:
                 written += len(page.records)
                 totals.seen(index, page.total)
-                yield replace(page, total=totals.estimate())
+                yield replace(page, total=totals.estimate(), slice=first_index + index)
             totals.finished(index, written)
             reading.close(index)
     finally:
@@ -239,8 +293,9 @@ class _ReportTotal:
     estimate, which never claims to be done.
     """
 
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, *, rows_before: int = 0) -> None:
         self._known: list[int | None] = [None] * count
+        self._rows_before = rows_before  # of slices read before these (another invocation's)
 
     def seen(self, index: int, total: int | None) -> None:
         if total is not None and self._known[index] is None:
@@ -254,4 +309,4 @@ class _ReportTotal:
         if not known:
             return None
         unknown = len(self._known) - len(known)
-        return sum(known) + round(unknown * sum(known) / len(known))
+        return self._rows_before + sum(known) + round(unknown * sum(known) / len(known))

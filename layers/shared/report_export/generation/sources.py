@@ -62,6 +62,7 @@ class Page:
     next_cursor: str | None
     total: int | None  # how many records the whole result has, when the upstream says
     watermark: str | None  # the upstream's data version, when it gives one
+    slice: int = 0  # which slice of the period it belongs to, when the period is read in slices
 
 
 class UpstreamClient:
@@ -84,8 +85,16 @@ class UpstreamClient:
         self._sleep = sleep
         self._jitter = jitter
 
-    def pages(self, definition: ReportDefinition, job: Job, period: tuple[date, date] | None = None) -> Iterator[Page]:
-        """The report's records page by page; `period` narrows the job's period to one slice of it."""
+    def pages(
+        self,
+        definition: ReportDefinition,
+        job: Job,
+        period: tuple[date, date] | None = None,
+        *,
+        cursor: str | None = None,
+    ) -> Iterator[Page]:
+        """The report's records page by page; `period` narrows the job's period to one slice of it, and
+        `cursor` starts the read where an earlier one stopped (a page's next_cursor)."""
         base_url = self._base_urls.get(definition.service)
         if not base_url:
             raise UpstreamUnavailable(f"no upstream is configured for the {definition.service} service")
@@ -93,7 +102,6 @@ class UpstreamClient:
         query = {**definition.upstream_query(job), "limit": str(PAGE_SIZE)}
         if period is not None:
             query["start_date"], query["end_date"] = period[0].isoformat(), period[1].isoformat()
-        cursor: str | None = None
         seen_cursors: set[str] = set()
         while True:
             page_query = {**query, "cursor": cursor} if cursor else query

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from report_export.aws.s3 import abort_uploads
+from report_export.aws.s3 import abort_uploads, delete_objects_under
 from report_export.core.models.jobs import Job
 from report_export.core.observability import logger, metrics
 
@@ -28,12 +28,22 @@ def attempt_prefix(job: Job, attempt: int) -> str:
     return f"{job_prefix(job)}{attempt}/"
 
 
-def abort_abandoned_uploads(s3: Any, *, bucket: str, job: Job, keep_attempt: int | None = None) -> int:
-    """Abort the job's open uploads (but those of `keep_attempt`, the attempt that now owns it); how many.
-    A failure here stops nothing: it is logged, and the bucket's rule removes them later."""
+def checkpoint_prefix(job: Job) -> str:
+    """Where the bytes of a file's checkpoints go (generation.continuation)."""
+    return f"{job_prefix(job)}checkpoints/"
+
+
+def abort_abandoned_uploads(
+    s3: Any, *, bucket: str, job: Job, keep_attempt: int | None = None, keep_upload_id: str | None = None
+) -> int:
+    """Abort the job's open uploads (but those of `keep_attempt`, the attempt that now owns it, and the one
+    a checkpoint goes on with); how many. A failure here stops nothing: it is logged, and the bucket's rule
+    removes them later."""
     keep = attempt_prefix(job, keep_attempt) if keep_attempt is not None else None
     try:
-        aborted = abort_uploads(s3, bucket=bucket, prefix=job_prefix(job), keep_prefix=keep)
+        aborted = abort_uploads(
+            s3, bucket=bucket, prefix=job_prefix(job), keep_prefix=keep, keep_upload_id=keep_upload_id
+        )
     except Exception:
         logger.warning("Could not abort the uploads left open by earlier attempts", exc_info=True)
         return 0
@@ -41,3 +51,17 @@ def abort_abandoned_uploads(s3: Any, *, bucket: str, job: Job, keep_attempt: int
         logger.warning("Aborted uploads left open by earlier attempts", extra={"count": aborted})
         metrics.add_metric(name="AbandonedUploadsAborted", unit="Count", value=aborted)
     return aborted
+
+
+def discard_unfinished_file(s3: Any, *, bucket: str, job: Job) -> None:
+    """The job ended without its file (cancelled or failed): every upload it left open is aborted and every
+    checkpoint's bytes deleted. A failure is logged: the bucket's rules remove what is left, later."""
+    abort_abandoned_uploads(s3, bucket=bucket, job=job)
+    forget_checkpoints(s3, bucket=bucket, job=job)
+
+
+def forget_checkpoints(s3: Any, *, bucket: str, job: Job) -> None:
+    try:
+        delete_objects_under(s3, bucket=bucket, prefix=checkpoint_prefix(job))
+    except Exception:
+        logger.warning("Could not delete the job's checkpoints", exc_info=True)

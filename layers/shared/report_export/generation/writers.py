@@ -1,4 +1,4 @@
-"""Row encoders for the export files: CSV and NDJSON, plus a deterministic gzip stage.
+"""Row encoders for the export files: CSV and NDJSON (the gzip stage is in `compression`).
 
 Rows arrive as tuples of JSON-native values (str | int | float | bool | None) in column
 order, a batch (one upstream page) at a time. Output is deterministic: the same rows give
@@ -22,7 +22,6 @@ import csv
 import io
 import math
 import re
-import zlib
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from functools import partial
@@ -41,9 +40,6 @@ CSV_EXTENSION = ".csv"
 NDJSON_MIME_TYPE = "application/x-ndjson"
 NDJSON_EXTENSION = ".ndjson"
 GZIP_EXTENSION = ".gz"
-# Level 1 runs at ~110 MB/s, level 6 at ~33 MB/s (as costly as
-# the CSV encoding itself) for a file only somewhat smaller.
-GZIP_LEVEL = 1
 
 _NONE_TYPE = type(None)
 _ALLOWED_TYPES = frozenset({str, int, float, bool, _NONE_TYPE})
@@ -288,30 +284,3 @@ def mime_type(fmt: ExportFormat, *, gzip: bool = False) -> str:
 def file_extension(fmt: ExportFormat, *, gzip: bool = False) -> str:
     extension = _ENCODERS[ExportFormat(fmt)].file_extension
     return extension + GZIP_EXTENSION if gzip else extension
-
-
-class GzipCompressor:
-    """Turns a stream of chunks into one gzip member, byte for byte reproducible.
-
-    zlib's own gzip wrapper (wbits=31) writes MTIME 0 and no file name, unlike the gzip
-    module, which stamps the current time. The same input then gives the same bytes whatever
-    the chunk boundaries, on the same zlib build; a different zlib (zlib-ng, a new major
-    version) may choose other matches, so a manifest that must outlive the runtime should
-    also keep the uncompressed digest.
-    """
-
-    def __init__(self, level: int = GZIP_LEVEL) -> None:
-        self._compressor = zlib.compressobj(level, zlib.DEFLATED, 31)
-        self._finished = False
-
-    def compress(self, chunk: bytes) -> bytes:
-        if self._finished:
-            raise RuntimeError("the gzip stream is already finished")
-        return self._compressor.compress(chunk)
-
-    def flush(self) -> bytes:
-        """The rest of the stream and the gzip trailer; call once, at the end."""
-        if self._finished:
-            raise RuntimeError("the gzip stream is already finished")
-        self._finished = True
-        return self._compressor.flush(zlib.Z_FINISH)

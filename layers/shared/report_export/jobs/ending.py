@@ -212,7 +212,7 @@ class JobEnding:
             return job_status_check(self._table.name, current)
         # The record's retention starts when the job ends: DynamoDB's TTL removes the item then.
         changes = {**job_changes(outcome, now), "ttl": int((now_utc() + self._record_retention).timestamp())}
-        remove = ("lease_expires_at",)
+        remove = ("lease_expires_at", "checkpoint")
         if guard is Guard.ATTEMPT:
             update = attempt_update(current, changes, remove=remove)
         elif guard is Guard.RUNNING:

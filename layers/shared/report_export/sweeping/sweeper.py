@@ -1,7 +1,10 @@
 """The sweeper: on a schedule, it finishes what nothing else will.
 
 - A running job whose lease ran out (its worker died or hit its timeout) is requeued for a new
-  attempt, or, after the last allowed attempt, failed LEASE_EXPIRED and announced.
+  attempt, or, after the last allowed attempt, failed LEASE_EXPIRED and announced. A job whose file
+  an invocation left at a checkpoint (a report too large for one invocation) is not requeued: it
+  keeps its checkpoint, and gets its wake-up again so that the next invocation goes on from there;
+  its attempts are counted from the last checkpoint.
 - A queued job that nobody claimed for a while (its wake-up was lost) gets its wake-up again;
   the claim is conditional, so a wake-up sent twice is harmless.
 - A wake-up that reached the dead-letter queue ends its job failed DEAD_LETTERED, announced,
@@ -32,10 +35,12 @@ from report_export.aws.dynamo.table import StaleWrite, Table
 from report_export.aws.dynamo.updates import expired_lease_update, versioned_update
 from report_export.aws.sqs import DeadLetter, DeadLetterQueue, GenerateQueue
 from report_export.core.models.common import JobStatus, format_timestamp, now_utc
+from report_export.core.models.jobs import CONTINUING
 from report_export.core.observability import logger, metrics
 from report_export.core.settings import Settings, get_settings
+from report_export.generation.continuation import checkpoint_attempt
 from report_export.generation.handover import HandOver, build_hand_over
-from report_export.generation.uploads import abort_abandoned_uploads
+from report_export.generation.uploads import discard_unfinished_file
 from report_export.jobs.ending import Failed, Guard, JobEnding, job_ending
 from report_export.jobs.history_chain import HistoryChain
 from report_export.schedules.sync import ScheduleSync, schedule_sync
@@ -50,6 +55,7 @@ _DEAD_LETTER_VISIBILITY_SECONDS = 120
 @dataclass
 class SweepReport:
     requeued: int = 0
+    continued: int = 0
     failed: int = 0
     woken: int = 0
     dead_letters: int = 0
@@ -99,6 +105,7 @@ class Sweeper:
         self._seal_histories(report)
         for name in (
             "requeued",
+            "continued",
             "failed",
             "woken",
             "dead_letters",
@@ -124,6 +131,9 @@ class Sweeper:
     def _expired_lease(self, current: StoredJob, now: datetime, mark: str, report: SweepReport) -> None:
         if not _lease_ran_out(current, now):
             return  # its worker extended the lease since the index was read
+        if current.checkpoint is not None:
+            self._continue(current, now, mark, report)
+            return
         if current.attempt >= self._settings.max_attempts:
             if self._fail(current, LEASE_EXPIRED, Guard.ATTEMPT, mark):
                 report.failed += 1
@@ -142,6 +152,27 @@ class Sweeper:
             return  # its worker came back, or another sweeper got there first
         self._wake(current, report)
         report.requeued += 1
+
+    def _continue(self, current: StoredJob, now: datetime, mark: str, report: SweepReport) -> None:
+        """A job between two invocations whose next one has not come (its wake-up lost, or its worker died
+        after the checkpoint): woken again, unless the attempts since the checkpoint are used up."""
+        since = checkpoint_attempt(current.checkpoint) or 0
+        if current.attempt - since >= self._settings.max_attempts:
+            if self._fail(current, LEASE_EXPIRED, Guard.ATTEMPT, mark):
+                report.failed += 1
+            return
+        moment = format_timestamp(now)
+        grace = format_timestamp(now + timedelta(seconds=self._settings.sweep_queued_after_seconds))
+        try:
+            self._jobs.apply(
+                expired_lease_update(
+                    current, {"phase": CONTINUING, "lease_expires_at": grace, "updated_at": moment}, now=moment
+                )
+            )
+        except StaleWrite:
+            return
+        self._wake(current, report)
+        report.continued += 1
 
     def _lost_wake_up(self, current: StoredJob, now: datetime, report: SweepReport) -> None:
         waited = now - current.job.updated_at
@@ -205,7 +236,7 @@ class Sweeper:
             )
             if self._ending.end(current, failure, guard=guard) is None:
                 return False
-        abort_abandoned_uploads(self._s3, bucket=self._settings.reports_bucket, job=current.job)
+        discard_unfinished_file(self._s3, bucket=self._settings.reports_bucket, job=current.job)
         return True
 
     def _announce_again(self, now: datetime, report: SweepReport) -> None:

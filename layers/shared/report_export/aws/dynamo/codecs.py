@@ -35,6 +35,7 @@ _JOB_INTERNAL_ATTRIBUTES = (
     "held_ttl",
     "attempt",
     "lease_expires_at",
+    "checkpoint",
 )
 REEXPORT_JSON_FIELDS = (
     "original_parameters",
@@ -55,6 +56,8 @@ class StoredJob:
     version: int
     attempt: int = 0
     lease_expires_at: str | None = None
+    # Where a file that outgrew one invocation stands (generation.continuation), between invocations.
+    checkpoint: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +136,7 @@ def stored_job(raw_item: dict[str, Any]) -> StoredJob:
         version=int(item["version"]),
         attempt=int(item.get("attempt", 0)),
         lease_expires_at=item.get("lease_expires_at"),
+        checkpoint=item.get("checkpoint"),
     )
 
 

@@ -32,7 +32,7 @@ from report_export.aws.dynamo.updates import (
 )
 from report_export.core.history import HistoryEvent
 from report_export.core.models.common import JobStatus, JobType
-from report_export.core.models.jobs import Job
+from report_export.core.models.jobs import CONTINUING, Job
 
 
 class IdempotencyKeyTaken(Exception):
@@ -136,9 +136,34 @@ class JobRepository:
                         "started_at": now,
                         "updated_at": now,
                     },
-                    condition="#status = :queued OR (#status = :running AND lease_expires_at < :now)",
+                    condition=(
+                        "#status = :queued OR "
+                        "(#status = :running AND lease_expires_at < :now AND attribute_not_exists(checkpoint))"
+                    ),
                     condition_names={"#status": "status"},
                     condition_values={":queued": "queued", ":running": "running", ":now": now},
+                    increments=("attempt",),
+                )
+            )
+        except StaleWrite:
+            return None
+
+    def resume(self, tenant_id: str, job_id: str, *, now: str, lease_until: str) -> StoredJob | None:
+        """A new attempt for a job whose file an earlier invocation left at a checkpoint: handed over
+        (phase continuing) or dropped by a worker that died (its lease ran out). Progress, rows and the
+        start time stay; None when there is nothing to resume."""
+        try:
+            return self.apply(
+                job_update(
+                    tenant_id,
+                    job_id,
+                    {"phase": "fetching", "lease_expires_at": lease_until, "updated_at": now},
+                    condition=(
+                        "#status = :running AND attribute_exists(checkpoint) "
+                        "AND (#phase = :continuing OR lease_expires_at < :now)"
+                    ),
+                    condition_names={"#status": "status", "#phase": "phase"},
+                    condition_values={":running": "running", ":continuing": CONTINUING, ":now": now},
                     increments=("attempt",),
                 )
             )

@@ -35,6 +35,10 @@ from report_export.core.models.common import (
 SCHEDULED_KEY_PREFIX = "schedule:"
 
 
+# The phase of a running job between two invocations (generation.continuation).
+CONTINUING = "continuing"
+
+
 class CreateJobRequest(ServiceModel):
     """Body of POST /api/v1/reports/jobs."""
 
@@ -155,7 +159,13 @@ class Job(ServiceModel):
     cancel_requested: bool = Field(
         False, description="A cancel was asked for while running; the generator stops at its next checkpoint."
     )
-    phase: str | None = Field(None, description="While running: fetching, then storing")
+    phase: str | None = Field(
+        None,
+        description=(
+            "While running: fetching, then storing; continuing between two invocations of a report too large "
+            "for one (its file so far is kept, and the next invocation goes on from there)"
+        ),
+    )
     rows_written: int | None = Field(None, description="Rows written so far (while running) or in all (when done)")
     started_at: Timestamp | None = None
     notification_sent_at: Timestamp | None = None
