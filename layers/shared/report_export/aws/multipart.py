@@ -197,14 +197,8 @@ class MultipartUpload:
     def close(self) -> None:
         """Stops this sink, leaving S3 as it is: an upload an earlier checkpoint names stays for whoever
         resumes it (or, if the job ends, for whoever discards it)."""
-        if self._state != "open":
-            return
-        self._state = "closed"
-        self._buffer = bytearray()
-        for future in self._in_flight:
-            future.cancel()
-        self._shutdown()
-        self._in_flight.clear()
+        if self._state == "open":
+            self._stop("closed")
 
     def complete(self) -> StoredObject:
         self._check_usable()
@@ -244,13 +238,8 @@ class MultipartUpload:
         """
         if self._state not in ("open", "suspended", "closed"):
             return
-        self._state = "aborted"
-        self._buffer = bytearray()
-        for future in self._in_flight:
-            future.cancel()
         # Parts still uploading are waited for: S3 may keep a part that lands after the abort.
-        self._shutdown()
-        self._in_flight.clear()
+        self._stop("aborted")
         if self._upload_id is not None:
             self._s3.abort_multipart_upload(Bucket=self._bucket, Key=self._key, UploadId=self._upload_id)
 
@@ -337,6 +326,15 @@ class MultipartUpload:
         except BaseException as error:
             self._error = error
             raise
+
+    def _stop(self, state: str) -> None:
+        """No more writes; parts not yet uploading are dropped, those uploading are waited for."""
+        self._state = state
+        self._buffer = bytearray()
+        for future in self._in_flight:
+            future.cancel()
+        self._shutdown()
+        self._in_flight.clear()
 
     def _shutdown(self) -> None:
         if self._executor is not None:
