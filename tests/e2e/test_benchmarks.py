@@ -44,7 +44,13 @@ def test_the_end_to_end_benchmark_prints_every_figure_and_slices_write_the_same_
     ):
         line = next((line for line in output.splitlines() if line.startswith(heading)), None)
         assert line is not None, f"no {heading!r} in:\n{output}"
-        assert all(value > 0 for value in figures(line.split(heading, 1)[1])[:3]), line
+        values = figures(line.split(heading, 1)[1])[:3]
+        if "CPU ms a page" in heading:
+            # ours+upstream+S3: the emulators' CPU is read from /proc in 10 ms clock ticks, and over the short
+            # run moto server's share of a page can round to 0.0.
+            assert values[0] > 0 and min(values) >= 0, line
+        else:
+            assert all(value > 0 for value in values), line
     assert "byte-identical: yes" in output
 
 
