@@ -157,6 +157,9 @@ class SampleUpstream:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body leave in two writes: with Nagle's algorithm the body waits for the client's
+            # delayed ACK of the headers, some 40 ms on every answer of a keep-alive connection.
+            disable_nagle_algorithm = True
 
             def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
                 parsed = urlparse(self.path)

@@ -58,6 +58,7 @@ from report_export.aws import (
 )
 from report_export.core.settings import get_settings  # noqa: E402
 from report_export.generation import generator as generation  # noqa: E402
+from report_export.generation.report_size import report_size_check  # noqa: E402
 from report_export.jobs.downloads import download_service  # noqa: E402
 from report_export.jobs.legal_holds import legal_holds  # noqa: E402
 from report_export.jobs.service import job_service  # noqa: E402
@@ -93,6 +94,7 @@ def _forget_cold_start_state() -> None:
     cursor_codec.cache_clear()
     reexport_results.cache_clear()
     generation.reset()
+    report_size_check.cache_clear()
     sweeper.cache_clear()
     scheduled_exports.cache_clear()
     schedule_service.cache_clear()

@@ -87,3 +87,16 @@ def test_the_digest_benchmark_hashes_each_size_three_ways_to_the_same_digest():
     for row in rows:
         size, floor_rate, carried_rate, ratio, restores, final_pass = figures(row)
         assert floor_rate > 0 and carried_rate > 0 and ratio > 0 and restores >= 8 and final_pass >= 0, row
+
+
+def test_the_size_check_benchmark_compares_every_estimate_with_its_file_and_times_the_check():
+    output = run_bench("bench_size_check.py")  # exits non-zero when an estimate is far from its file
+
+    cases = [line for line in output.splitlines() if re.match(r"[A-Z_]+ +(csv|json)(\.gz)? ", line)]
+    assert len(cases) == 5 * 4, output
+    for case in cases:
+        actual_mb, estimate_mb, ratio = figures(case.split(maxsplit=2)[2])
+        assert actual_mb > 0 and estimate_mb > 0 and ratio > 0, case
+    (timing,) = [line for line in output.splitlines() if line.startswith("size check per create")]
+    p50, p99 = map(float, re.search(r"p50 ([\d.]+) ms, p99 ([\d.]+) ms", timing).groups())
+    assert 0 < p50 <= p99, timing

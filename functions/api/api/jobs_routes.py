@@ -10,7 +10,7 @@ from report_export.core.history import HistoryPage
 from report_export.core.models.common import READER_ROLES, WRITER_ROLES, JobStatus, JobType
 from report_export.core.models.jobs import CreateJobRequest, Job, JobPage
 from report_export.jobs.downloads import DownloadLink, download_service
-from report_export.jobs.service import job_service
+from report_export.jobs.service import SizeCheck, job_service
 
 router = Router()
 
@@ -33,16 +33,23 @@ JobId = Annotated[str, Path(description="The job id (a UUIDv7)", max_length=64)]
         201: success_response(Job, "The job, queued for generation"),
         200: success_response(Job, "Idempotent replay: the job first created with this key"),
         **error_responses(
-            400, 401, 403, 409, 413, 415, 429, conflict="The idempotency_key was used with other parameters"
+            400, 401, 403, 409, 413, 415, 422, 429, conflict="The idempotency_key was used with other parameters"
         ),
     },
 )
 def create_job(request: CreateJobRequest) -> Response[Job]:
     principal = authenticate(router, WRITER_ROLES)
-    outcome = job_service().create_job(principal, request)
+    outcome = job_service().create_job(principal, request, size_check=_size_check())
     if outcome.replayed:
         return json_response(200, outcome.job, {"Idempotent-Replayed": "true"})
     return json_response(201, outcome.job, {"Location": f"{JOBS}/{outcome.job.id}"})
+
+
+def _size_check() -> SizeCheck:
+    # Imported on the first create, not at the cold start: the estimate uses the pipeline's writers.
+    from report_export.generation.report_size import report_size_check
+
+    return report_size_check()
 
 
 @router.get(

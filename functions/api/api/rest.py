@@ -58,6 +58,8 @@ _ERROR_DESCRIPTIONS = {
     409: "Conflict with the current state",
     413: "The request body is larger than the API takes (PAYLOAD_TOO_LARGE)",
     415: "The request body is not UTF-8 application/json (UNSUPPORTED_MEDIA_TYPE)",
+    422: "The report would be larger than the service makes, as estimated from the upstream's count "
+    "(REPORT_TOO_LARGE); ask for a shorter period or a narrower scope",
     429: "The tenant has its most jobs queued or running (TOO_MANY_ACTIVE_JOBS); retry after Retry-After seconds",
     410: "The report file has expired or no longer exists; re-export it (REPORT_EXPIRED, REPORT_FILE_GONE)",
     503: "A dependency is not available (SERVICE_UNAVAILABLE)",

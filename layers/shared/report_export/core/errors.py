@@ -128,6 +128,11 @@ class TooManyActiveJobs(ServiceError):
         return {"Retry-After": str(self.retry_after_seconds)}
 
 
+class ReportTooLarge(ServiceError):
+    status = 422
+    code = "REPORT_TOO_LARGE"
+
+
 class VersionConflict(ServiceError):
     status = 409
     code = "VERSION_CONFLICT"

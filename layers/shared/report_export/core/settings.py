@@ -84,6 +84,10 @@ class Settings(BaseModel):
     # file to the next invocation (never more than 70% of the time the invocation has left); 0 hands over
     # after every page (tests).
     generation_leg_seconds: float = Field(600.0, alias="GENERATION_LEG_SEC", ge=0, le=900)
+    # The most rows one report may have: at the generator's measured pace a report this large already takes
+    # hours of invocations; one larger is refused at create (as estimated from the upstream's count) and
+    # fails REPORT_TOO_LARGE if it grows past it while being written.
+    max_report_rows: int = Field(1_000_000_000, alias="MAX_REPORT_ROWS", ge=1, le=10_000_000_000)
     feed_service_url: str = Field("", alias="FEED_SERVICE_URL")
     telemetry_service_url: str = Field("", alias="TELEMETRY_SERVICE_URL")
     weighvision_service_url: str = Field("", alias="WEIGHVISION_SERVICE_URL")

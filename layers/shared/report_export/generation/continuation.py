@@ -9,24 +9,40 @@ stage holds) go to an object of their own beside the file, under the job's `chec
 named after the attempt and the checkpoint's number so that no two writers share one. The object is
 written before the item that names it, so an item never names a missing object; the one before is
 deleted once the new item is written, and every one goes when the job ends.
+
+`Continuation` is the generator's side of it: how long an invocation reads, the hand-over at the
+end of its time, and the checkpoint the next invocation goes on from.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import orjson
 
-from report_export.aws.multipart import UploadState
-from report_export.core.models.jobs import Job
-from report_export.core.observability import logger
-from report_export.generation.compression import GzipState
+from report_export.aws.dynamo.codecs import StoredJob
+from report_export.aws.dynamo.jobs import JobRepository
+from report_export.aws.dynamo.table import StaleWrite
+from report_export.aws.multipart import MultipartUpload, UploadState
+from report_export.aws.sqs import GenerateQueue
+from report_export.core.models.common import format_timestamp, now_utc
+from report_export.core.models.jobs import CONTINUING, Job
+from report_export.core.observability import logger, metrics
+from report_export.core.settings import Settings
+from report_export.generation.compression import GzipCompressor, GzipState
+from report_export.generation.encoding import Written
+from report_export.generation.progress import LostClaim, Progress
 from report_export.generation.slices import ReadPosition
-from report_export.generation.uploads import checkpoint_prefix
+from report_export.generation.uploads import checkpoint_prefix, discard_unfinished_file
+from report_export.generation.watch import JobCancelled
 
 CHECKPOINT_VERSION = 1
+# Of the time an invocation has left when it starts, the share spent reading pages.
+_READING_SHARE = 0.7
 
 
 class BadCheckpoint(Exception):
@@ -130,3 +146,89 @@ def checkpoint_attempt(saved: str | None) -> int | None:
         return int(orjson.loads(saved)["attempt"])
     except (ValueError, KeyError, TypeError):
         return None
+
+
+class Continuation:
+    def __init__(self, settings: Settings, jobs: JobRepository, s3: Any, queue: GenerateQueue) -> None:
+        self._settings = settings
+        self._jobs = jobs
+        self._s3 = s3
+        self._queue = queue
+        self._store = CheckpointStore(s3, settings.reports_bucket)
+
+    def reading_seconds(self, time_left: Callable[[], float] | None) -> float:
+        """How long this invocation reads pages: the rest of its time is kept for finishing the file (the
+        upload's completion, a re-export's comparison, the hand-over) or for saving a checkpoint."""
+        budget = self._settings.generation_leg_seconds
+        if time_left is not None:
+            budget = min(budget, time_left() * _READING_SHARE)
+        return max(budget, 0.0)
+
+    def checkpoint_of(self, claimed: StoredJob) -> Checkpoint | None:
+        """The checkpoint the claimed job goes on from, or None: a new file, or one that cannot be carried on
+        (whose pieces are then discarded, so the file is written again from its first row)."""
+        if claimed.checkpoint is None:
+            return None
+        try:
+            return self._store.load(claimed.checkpoint)
+        except BadCheckpoint:
+            logger.exception("The checkpoint cannot be resumed from; the file starts again")
+            discard_unfinished_file(self._s3, bucket=self._settings.reports_bucket, job=claimed.job)
+            return None
+
+    def hand_over(
+        self,
+        progress: Progress,
+        checkpoint: Checkpoint | None,
+        position: ReadPosition,
+        written: Written,
+        upload: MultipartUpload,
+        compressor: GzipCompressor | None,
+    ) -> None:
+        """Saves where the file stands and hands the job to the next invocation (a wake-up of its own).
+
+        Raises LostClaim when another attempt owns the job, JobCancelled when a cancel came meanwhile.
+        """
+        current = progress.current
+        saved = self._store.save(
+            current.job,
+            Checkpoint(
+                attempt=current.attempt,
+                number=(checkpoint.number if checkpoint else 0) + 1,
+                position=position,
+                written=written.as_json(),
+                pages=progress.pages,
+                upload=upload.suspend(),
+                gzip=compressor.state() if compressor else None,
+            ),
+        )
+        # Until the next invocation claims it; the sweeper sends the wake-up again if it is lost.
+        grace = now_utc() + timedelta(seconds=self._settings.sweep_queued_after_seconds)
+        try:
+            handed = self._jobs.update_attempt(
+                current,
+                {
+                    "checkpoint": saved,
+                    "phase": CONTINUING,
+                    "rows_written": written.rows,
+                    "progress_pct": progress.percent,
+                    "lease_expires_at": format_timestamp(grace),
+                    "updated_at": format_timestamp(now_utc()),
+                },
+            )
+        except StaleWrite:
+            self._store.forget(saved)
+            raise LostClaim() from None
+        self._store.forget(current.checkpoint)
+        if handed.job.cancel_requested:
+            raise JobCancelled()
+        try:
+            self._queue.wake_generator(handed.job)
+        except Exception:
+            logger.warning("Could not send the wake-up for the next invocation; the sweeper sends it", exc_info=True)
+        metrics.add_metric(name="GenerationContinued", unit="Count", value=1)
+
+    def out_of_attempts(self, claimed: StoredJob) -> bool:
+        """Whether the attempts since the job's last checkpoint used up what a job gets."""
+        since = checkpoint_attempt(claimed.checkpoint)
+        return since is not None and claimed.attempt - since >= self._settings.max_attempts

@@ -22,7 +22,7 @@ from report_export.aws import clients, secrets
 from report_export.aws.dynamo.codecs import StoredJob
 from report_export.aws.dynamo.jobs import JobRepository
 from report_export.aws.dynamo.table import StaleWrite, Table
-from report_export.aws.multipart import MAX_OBJECT_BYTES, MultipartUpload, ObjectTooLarge
+from report_export.aws.multipart import MultipartUpload, ObjectTooLarge
 from report_export.aws.sqs import GenerateQueue
 from report_export.core.history import SERVICE_ACTOR
 from report_export.core.models.common import Compression, JobStatus, format_timestamp, now_utc
@@ -30,10 +30,11 @@ from report_export.core.models.jobs import CONTINUING, GenerateJobMessage, Job
 from report_export.core.observability import logger, metrics
 from report_export.core.settings import Settings, get_settings
 from report_export.generation.compression import GzipCompressor
-from report_export.generation.continuation import BadCheckpoint, Checkpoint, CheckpointStore, checkpoint_attempt
+from report_export.generation.continuation import Checkpoint, Continuation
 from report_export.generation.encoding import StopWriting, Written, encode_pages
 from report_export.generation.handover import HandOver, ReportFile, build_hand_over
-from report_export.generation.progress import Progress
+from report_export.generation.progress import LostClaim, Progress
+from report_export.generation.report_size import SizeLimits, TooLarge, estimate_size
 from report_export.generation.slices import ReadPosition, first_position, report_pages, slice_count
 from report_export.generation.sources import Page, RetryPolicy, UpstreamClient, UpstreamError
 from report_export.generation.uploads import (
@@ -49,17 +50,6 @@ from report_export.reexports.comparison import StoredFileComparer
 from report_export.reports import ReportDefinition, definition_for
 
 _UNEXPECTED = Failed("INTERNAL", "The report could not be generated")
-TOO_LARGE = Failed(
-    "REPORT_TOO_LARGE",
-    f"The report is larger than the largest file the service stores ({MAX_OBJECT_BYTES // 1024**3} GiB): "
-    "ask for a shorter period or a narrower scope",
-)
-# Of the time an invocation has left when it starts, the share spent reading pages.
-_READING_SHARE = 0.7
-
-
-class LostClaim(Exception):
-    """Another attempt owns the job now (or it changed underneath us); this one stops quietly."""
 
 
 def file_name_for(job: Job, definition: ReportDefinition, extension: str) -> str:
@@ -87,8 +77,8 @@ class Generator:
         self._upstream = upstream
         self._s3 = s3
         self._hand_over = hand_over
-        self._queue = queue
-        self._checkpoints = CheckpointStore(s3, settings.reports_bucket)
+        self._continuation = Continuation(settings, jobs, s3, queue)
+        self._limits = SizeLimits(max_rows=settings.max_report_rows)
         self._clock = clock
 
     def generate(
@@ -112,7 +102,7 @@ class Generator:
             logger.info("Nothing to do: the job is not waiting for generation")
             return
         started = self._clock()
-        deadline = started + self._leg_seconds(time_left)
+        deadline = started + self._continuation.reading_seconds(time_left)
         logger.append_keys(attempt=claimed.attempt)
         logger.info(
             "Generation started" if claimed.checkpoint is None else "Generation goes on from a checkpoint",
@@ -123,7 +113,7 @@ class Generator:
             self._end_cancelled(claimed)
             return
         try:
-            checkpoint = self._checkpoint_of(claimed)
+            checkpoint = self._continuation.checkpoint_of(claimed)
             if claimed.attempt > 1:
                 # An attempt whose process was killed mid-file left its upload open: this attempt owns the job
                 # now. The upload a checkpoint goes on with is kept.
@@ -146,8 +136,8 @@ class Generator:
             self._hand_over.succeeded(claimed, report)
         except JobCancelled:
             self._end_cancelled(claimed)
-        except ObjectTooLarge:
-            self._hand_over.failed(claimed, TOO_LARGE)
+        except TooLarge as too_large:
+            self._hand_over.failed(claimed, Failed("REPORT_TOO_LARGE", str(too_large)))
             self._discard(claimed)
         except LostClaim:
             logger.warning(
@@ -165,7 +155,7 @@ class Generator:
             if self._cancel_requested(claimed):
                 self._end_cancelled(claimed)
                 return
-            if receive_count < self._settings.max_receive_count and not self._out_of_attempts(claimed):
+            if receive_count < self._settings.max_receive_count and not self._continuation.out_of_attempts(claimed):
                 self._release(claimed)
                 raise
             self._fail_on_last_delivery(claimed)
@@ -218,9 +208,17 @@ class Generator:
         slices = slice_count(definition, job, start)
         position: ReadPosition | None = start
 
+        # A report read in slices has a count per slice only, not one for the whole.
+        size_unchecked = checkpoint is None and not start.sliced
+
         def page_done(rows: int, page: Page) -> None:
-            nonlocal position
+            nonlocal position, size_unchecked
             assert position is not None
+            if rows > self._limits.max_rows:
+                raise TooLarge(self._limits.rows_exceeded())
+            if size_unchecked:
+                size_unchecked = False
+                self._refuse_too_large(definition, job, page)
             position = position.after(page, rows=rows, slices=slices)
             progress.page_done(rows, page.total)
             # At least one page an invocation, so every invocation moves the file on.
@@ -251,11 +249,14 @@ class Generator:
             )
             if not written.finished:
                 assert position is not None
-                self._continue_later(progress, checkpoint, position, written, upload, compressor)
+                self._continuation.hand_over(progress, checkpoint, position, written, upload, compressor)
                 return None
             progress.finishing(written.rows)
             stored = upload.complete()
-        except (JobCancelled, UpstreamError, ObjectTooLarge):
+        except ObjectTooLarge:
+            upload.abort()
+            raise TooLarge(self._limits.bytes_exceeded()) from None
+        except (JobCancelled, UpstreamError, TooLarge):
             upload.abort()  # the job ends here: nothing of its file is kept
             raise
         except BaseException:
@@ -274,77 +275,13 @@ class Generator:
             watermark=written.watermark,
         )
 
-    def _continue_later(
-        self,
-        progress: Progress,
-        checkpoint: Checkpoint | None,
-        position: ReadPosition,
-        written: Written,
-        upload: MultipartUpload,
-        compressor: GzipCompressor | None,
-    ) -> None:
-        """Saves where the file stands and hands the job to the next invocation (a wake-up of its own)."""
-        current = progress.current
-        saved = self._checkpoints.save(
-            current.job,
-            Checkpoint(
-                attempt=current.attempt,
-                number=(checkpoint.number if checkpoint else 0) + 1,
-                position=position,
-                written=written.as_json(),
-                pages=progress.pages,
-                upload=upload.suspend(),
-                gzip=compressor.state() if compressor else None,
-            ),
-        )
-        # Until the next invocation claims it; the sweeper sends the wake-up again if it is lost.
-        grace = now_utc() + timedelta(seconds=self._settings.sweep_queued_after_seconds)
-        try:
-            handed = self._jobs.update_attempt(
-                current,
-                {
-                    "checkpoint": saved,
-                    "phase": CONTINUING,
-                    "rows_written": written.rows,
-                    "progress_pct": progress.percent,
-                    "lease_expires_at": format_timestamp(grace),
-                    "updated_at": _now(),
-                },
-            )
-        except StaleWrite:
-            self._checkpoints.forget(saved)
-            raise LostClaim() from None
-        self._checkpoints.forget(current.checkpoint)
-        if handed.job.cancel_requested:
-            raise JobCancelled()
-        try:
-            self._queue.wake_generator(handed.job)
-        except Exception:
-            logger.warning("Could not send the wake-up for the next invocation; the sweeper sends it", exc_info=True)
-        metrics.add_metric(name="GenerationContinued", unit="Count", value=1)
-
-    def _checkpoint_of(self, claimed: StoredJob) -> Checkpoint | None:
-        if claimed.checkpoint is None:
-            return None
-        try:
-            return self._checkpoints.load(claimed.checkpoint)
-        except BadCheckpoint:
-            # What was written cannot be carried on: the file is written again from its first row.
-            logger.exception("The checkpoint cannot be resumed from; the file starts again")
-            discard_unfinished_file(self._s3, bucket=self._settings.reports_bucket, job=claimed.job)
-            return None
-
-    def _leg_seconds(self, time_left: Callable[[], float] | None) -> float:
-        """How long this invocation reads pages: the rest of its time is kept for finishing the file (the
-        upload's completion, a re-export's comparison, the hand-over) or for saving a checkpoint."""
-        budget = self._settings.generation_leg_seconds
-        if time_left is not None:
-            budget = min(budget, time_left() * _READING_SHARE)
-        return max(budget, 0.0)
-
-    def _out_of_attempts(self, claimed: StoredJob) -> bool:
-        since = checkpoint_attempt(claimed.checkpoint)
-        return since is not None and claimed.attempt - since >= self._settings.max_attempts
+    def _refuse_too_large(self, definition: ReportDefinition, job: Job, first_page: Page) -> None:
+        """After the first page of a report read whole, its size as estimated at create: a job the create did
+        not check (a scheduled one, or an upstream that was away) stops here rather than hours later."""
+        estimate = estimate_size(definition, job, first_page)
+        refusal = self._limits.refusal(estimate) if estimate else None
+        if refusal is not None:
+            raise TooLarge(refusal)
 
     def _discard(self, claimed: StoredJob) -> None:
         discard_unfinished_file(self._s3, bucket=self._settings.reports_bucket, job=claimed.job)

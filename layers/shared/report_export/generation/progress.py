@@ -12,6 +12,10 @@ _ESTIMATE_CAP_PCT = 95
 FINISHING_PCT = 99
 
 
+class LostClaim(Exception):
+    """Another attempt owns the job now (or it changed underneath us); this one stops quietly."""
+
+
 class Progress:
     def __init__(
         self,

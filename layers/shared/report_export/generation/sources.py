@@ -95,13 +95,7 @@ class UpstreamClient:
     ) -> Iterator[Page]:
         """The report's records page by page; `period` narrows the job's period to one slice of it, and
         `cursor` starts the read where an earlier one stopped (a page's next_cursor)."""
-        base_url = self._base_urls.get(definition.service)
-        if not base_url:
-            raise UpstreamUnavailable(f"no upstream is configured for the {definition.service} service")
-        url = base_url.rstrip("/") + definition.path
-        query = {**definition.upstream_query(job), "limit": str(PAGE_SIZE)}
-        if period is not None:
-            query["start_date"], query["end_date"] = period[0].isoformat(), period[1].isoformat()
+        url, query = self._request(definition, job, period, limit=PAGE_SIZE)
         seen_cursors: set[str] = set()
         while True:
             page_query = {**query, "cursor": cursor} if cursor else query
@@ -113,6 +107,22 @@ class UpstreamClient:
                 raise UpstreamBadData("the upstream returned a cursor it had already returned")
             seen_cursors.add(page.next_cursor)
             cursor = page.next_cursor
+
+    def first_page(self, definition: ReportDefinition, job: Job, *, limit: int) -> Page:
+        """The report's first `limit` records (or fewer) and what the upstream says of the whole: a sample."""
+        url, query = self._request(definition, job, None, limit=limit)
+        return parse_page(self._get_json(url, query, tenant_id=job.tenant_id))
+
+    def _request(
+        self, definition: ReportDefinition, job: Job, period: tuple[date, date] | None, *, limit: int
+    ) -> tuple[str, dict[str, str]]:
+        base_url = self._base_urls.get(definition.service)
+        if not base_url:
+            raise UpstreamUnavailable(f"no upstream is configured for the {definition.service} service")
+        query = {**definition.upstream_query(job), "limit": str(limit)}
+        if period is not None:
+            query["start_date"], query["end_date"] = period[0].isoformat(), period[1].isoformat()
+        return base_url.rstrip("/") + definition.path, query
 
     def _get_json(self, url: str, query: Mapping[str, str], *, tenant_id: str) -> Any:
         policy = self._retry

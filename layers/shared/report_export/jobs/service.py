@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cache
+from typing import Protocol
 
 from uuid6 import uuid7
 
@@ -40,6 +41,12 @@ _CANCEL_ATTEMPTS = 3
 _PENDING = {"while": "pending"}
 
 
+class SizeCheck(Protocol):
+    def refuse_too_large(self, job: Job) -> None:
+        """Raises ReportTooLarge when the job's report would pass the service's limits."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class CreateOutcome:
     job: Job
@@ -69,8 +76,16 @@ class JobService:
         self._queue = queue
 
     def create_job(
-        self, principal: Principal, request: CreateJobRequest, *, schedule_id: str | None = None
+        self,
+        principal: Principal,
+        request: CreateJobRequest,
+        *,
+        schedule_id: str | None = None,
+        size_check: SizeCheck | None = None,
     ) -> CreateOutcome:
+        """The job, queued; or its replay when the idempotency key was used before. `size_check` may refuse
+        it first (the API's creates: a scheduled firing is not refused, its job fails REPORT_TOO_LARGE when
+        its first page shows the size, which the operators' failure notices report)."""
         if request.tenant_id is not None and request.tenant_id != principal.tenant_id:
             raise Forbidden("tenant_id in the body does not match the tenant of your token")
         self.check_period_length(request)
@@ -94,6 +109,8 @@ class JobService:
             created_at=created_at,
             updated_at=created_at,
         )
+        if size_check is not None:
+            size_check.refuse_too_large(job)
         created = new_event(job.id, HistoryEventType.CREATED, actor=job.requested_by, at=job.created_at)
         try:
             self._jobs.create(job, params_hash=params_hash, created=created, most_active=self.max_active_jobs)
