@@ -129,6 +129,25 @@ def test_a_running_job_is_cancelled_on_request(knobs):
     assert not_ready.json()["error"]["code"] == "REPORT_NOT_READY"
 
 
+def test_a_report_the_upstream_counts_above_a_billion_rows_is_refused_at_create(knobs):
+    stack = knobs
+    stack.knobs(rows=1_000_000_001)  # the template's MaxReportRows is 1,000,000,000
+    body = job_request(farm_id="farm-too-large", idempotency_key=f"e2e-{uuid.uuid4()}")
+
+    refused = create(stack, body)
+
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"]["code"] == "REPORT_TOO_LARGE"
+    assert "1,000,000,001 rows" in refused.json()["error"]["message"]
+    listed = requests.get(f"{stack.api}{JOBS}", headers=stack.headers(), timeout=10).json()["items"]
+    assert [job for job in listed if job["farm_id"] == "farm-too-large"] == []
+    # Nothing was written: once the report fits, the same request (the same key) makes its job.
+    stack.knobs(rows=UPSTREAM_ROWS)
+    made = create(stack, body)
+    assert made.status_code == 201, made.text
+    assert wait_for_job(stack, made.json()["id"], {"succeeded", "failed"})["status"] == "succeeded"
+
+
 def test_a_retried_create_with_the_same_idempotency_key_returns_the_same_job(stack):
     body = job_request(farm_id="farm-retried", idempotency_key=f"e2e-{uuid.uuid4()}")
     first = create(stack, body)

@@ -101,6 +101,11 @@ def test_a_report_written_over_many_invocations_is_the_file_one_invocation_write
     assert leftovers(aws, pieced["id"]) == ([pieced["file_path"]], [])
 
 
+@pytest.mark.reliability(
+    scenario="Cancel between two invocations",
+    injected="a DELETE while a report is between two invocations (left at a checkpoint)",
+    checked="the next invocation ends it cancelled; no file, no checkpoint, no open upload",
+)
 def test_a_cancel_between_two_invocations_ends_the_job_with_nothing_left(api, aws, upstream, leg_seconds):
     upstream.knobs.rows = 12_000
     leg_seconds(0)
@@ -144,6 +149,11 @@ def test_a_cancel_during_an_invocation_that_goes_on_from_a_checkpoint_ends_the_j
     assert leftovers(aws, job_id) == ([], [])
 
 
+@pytest.mark.reliability(
+    scenario="Lost wake-up between invocations",
+    injected="the next invocation's wake-up purged from the queue, the lease run out",
+    checked="the sweeper wakes the job instead of failing it; the file is the one-invocation run's, byte for byte",
+)
 def test_a_job_between_invocations_whose_wake_up_is_lost_is_woken_by_the_sweeper_not_failed(
     api, aws, upstream, leg_seconds
 ):

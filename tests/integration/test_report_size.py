@@ -81,6 +81,19 @@ def test_a_report_whose_file_would_pass_the_largest_stored_is_refused_in_the_for
         assert "GiB" in answer.json["error"]["message"] and "gzip" in answer.json["error"]["message"]
 
 
+@pytest.mark.parametrize(
+    "page", [{"items": [], "total": 10_001}, {"items": [{"unexpected": "shape"}], "total": 10_001, "nextCursor": "2"}]
+)
+def test_a_count_above_the_row_limit_refuses_even_when_the_sample_cannot_be_encoded(api, aws, upstream, max_rows, page):
+    max_rows(10_000)
+    upstream.knobs.raw_page = page
+
+    refused = api.create_job(valid_job_request())
+
+    assert (refused.status, refused.error_code) == (422, "REPORT_TOO_LARGE")
+    assert api.call("GET", JOBS).json["items"] == []
+
+
 def test_the_sample_is_one_small_page_of_the_jobs_own_query(api, aws, upstream):
     api.create_job(valid_job_request(barn_id="barn-7"))
 
@@ -107,9 +120,14 @@ def test_an_idempotent_replay_does_not_ask_the_upstream_again(api, aws, upstream
     assert upstream.requests == []
 
 
+@pytest.mark.reliability(
+    scenario="An upstream that cannot size a report at create",
+    injected="no count, a 503, a 400, an answer that is not a page, no URL, a refused connection",
+    checked="the create answers 201 and queues the job (the check only refuses what it can count)",
+)
 @pytest.mark.parametrize(
     "cannot_tell",
-    ["no count", "unavailable", "refuses", "bad record", "not json", "no upstream", "connection refused"],
+    ["no count", "unavailable", "refuses", "not a page", "no upstream", "connection refused"],
 )
 def test_a_report_the_create_cannot_size_is_made_and_the_generator_judges_it(
     api, aws, upstream, max_rows, monkeypatch, cannot_tell
@@ -122,9 +140,7 @@ def test_a_report_the_create_cannot_size_is_made_and_the_generator_judges_it(
         upstream.knobs.failures = [(503, {"Retry-After": "1"})]
     elif cannot_tell == "refuses":
         upstream.knobs.failures = [(400, {})]
-    elif cannot_tell == "bad record":
-        upstream.knobs.bad_record_at = 0
-    elif cannot_tell == "not json":
+    elif cannot_tell == "not a page":
         upstream.knobs.raw_page = {"unexpected": "shape"}
     elif cannot_tell == "no upstream":
         max_rows(1_000, FEED_SERVICE_URL="")
@@ -138,7 +154,12 @@ def test_a_report_the_create_cannot_size_is_made_and_the_generator_judges_it(
     assert len(aws.queued_messages()) == 1
 
 
-def test_a_slow_upstream_delays_the_create_by_the_checks_timeout_at_most(api, aws, upstream, max_rows):
+@pytest.mark.reliability(
+    scenario="A slow upstream at create",
+    injected="6 s before the upstream answers the create's sample request",
+    checked="the create answers 201 after the check's 3 s read timeout, not after the upstream",
+)
+def test_a_slow_upstream_delays_the_create_by_the_checks_timeout_at_most(api, aws, upstream, max_rows, measured):
     max_rows(1_000)
     upstream.knobs.rows = 5_000
     upstream.knobs.delay_sec = 6.0
@@ -147,6 +168,7 @@ def test_a_slow_upstream_delays_the_create_by_the_checks_timeout_at_most(api, aw
     made = api.create_job(valid_job_request())
     took = time.monotonic() - started
 
+    measured["create answered after"] = f"{took:.1f} s (upstream: 6 s)"
     assert made.status == 201
     assert took < 5.0, f"the create waited {took:.1f} s for its sample"
 

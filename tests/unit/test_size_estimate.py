@@ -59,15 +59,21 @@ def test_a_sample_of_a_larger_report_estimates_it_within_a_few_percent(fmt, comp
     assert 0.97 * actual <= estimate.bytes <= (1.1 if compression else 1.03) * actual
 
 
-def test_a_page_that_cannot_tell_gives_no_estimate():
+def test_a_page_without_a_count_gives_no_estimate_and_one_without_fitting_records_gives_rows_only():
     definition = definition_for(JobType.FEED_INTAKE_EXPORT)
     records = _records(definition, QUERY, UpstreamKnobs(rows=10))
     csv_job = job(JobType.FEED_INTAKE_EXPORT, "csv", None)
 
-    assert estimate_size(definition, csv_job, Page(records, None, None, None)) is None  # no count
+    assert estimate_size(definition, csv_job, Page(records, None, None, None)) is None
     bad = [*records[:-1], {**records[-1], "recorded_at": "not a time"}]
-    assert estimate_size(definition, csv_job, Page(bad, None, 10, None)) is None  # the generator will say why
-    assert estimate_size(definition, csv_job, Page(["not an object"], None, 10, None)) is None
+    rows_only = SizeEstimate(rows=5_000_000_000, bytes=None)
+    assert estimate_size(definition, csv_job, Page(bad, None, 5_000_000_000, None)) == rows_only
+    assert estimate_size(definition, csv_job, Page(["not an object"], None, 5_000_000_000, None)) == rows_only
+    assert estimate_size(definition, csv_job, Page([], "next", 5_000_000_000, None)) == rows_only
+    # The count alone refuses a report with too many rows; an unknown size never refuses one.
+    limits = SizeLimits(max_rows=1_000_000_000)
+    assert "5,000,000,000 rows" in limits.refusal(rows_only)
+    assert limits.refusal(SizeEstimate(rows=10, bytes=None)) is None
 
 
 def test_an_empty_report_is_estimated_empty():

@@ -131,7 +131,9 @@ class Generator:
             )
             if report is None:
                 return  # handed over to the next invocation
-            forget_checkpoints(self._s3, bucket=self._settings.reports_bucket, job=claimed.job)
+            if claimed.checkpoint is not None or claimed.attempt > 1:
+                # Only an earlier invocation can have left checkpoints: most files need no listing.
+                forget_checkpoints(self._s3, bucket=self._settings.reports_bucket, job=claimed.job)
             # The hand-over is inside: a file the state machine never heard of must not leave the job running.
             self._hand_over.succeeded(claimed, report)
         except JobCancelled:

@@ -50,7 +50,7 @@ class TooLarge(Exception):
 @dataclass(frozen=True, slots=True)
 class SizeEstimate:
     rows: int
-    bytes: int
+    bytes: int | None  # None when the sample cannot be encoded: the row count still holds
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +65,7 @@ class SizeLimits:
                 f"The report would have about {estimate.rows:,} rows, more than the {self.max_rows:,} one report "
                 "may have: ask for a shorter period or a narrower scope"
             )
-        if estimate.bytes > self.max_bytes:
+        if estimate.bytes is not None and estimate.bytes > self.max_bytes:
             return (
                 f"The report's file would be about {estimate.bytes / GIB:,.0f} GiB, larger than the largest the "
                 f"service stores ({self.max_bytes // GIB:,} GiB): ask for a shorter period, a narrower scope, "
@@ -87,19 +87,21 @@ class SizeLimits:
 
 
 def estimate_size(definition: ReportDefinition, job: Job, sample: Page) -> SizeEstimate | None:
-    """The whole report's rows and bytes from its first page, or None when the page cannot tell: the
-    upstream gives no `total`, or the sample is empty or does not fit the report type (the generator
-    will say so when it reads it)."""
+    """The whole report's rows and bytes from its first page, or None when the upstream gives no `total`.
+    The bytes are None when the sample has no record or one that does not fit the report type (the
+    generator says which when it reads it)."""
     if sample.total is None:
         return None
-    if sample.total == 0 or not sample.records:
-        return SizeEstimate(rows=sample.total, bytes=0)
+    if sample.total == 0:
+        return SizeEstimate(rows=0, bytes=0)
+    if not sample.records:
+        return SizeEstimate(rows=sample.total, bytes=None)
     try:
         rows = definition.rows(sample.records)
         encoder = make_encoder(job.format, definition.column_names)
         header, body = encoder.header(), encoder.encode(rows)
     except (BadRecord, ValueError, TypeError):
-        return None
+        return SizeEstimate(rows=sample.total, bytes=None)
     if job.compression is Compression.GZIP:
         compressor = GzipCompressor()
         header, body = b"", compressor.compress(header + body) + compressor.flush()
