@@ -8,7 +8,9 @@ upstream's count of records, times the bytes a sample row takes in the job's for
 import time
 
 import pytest
+from test_continuation import leftovers
 from test_generation import JOBS, run_worker
+from test_scheduled_exports import EXPORT, fire
 
 from report_export.core.settings import get_settings
 from report_export.generation import generator as generation
@@ -28,13 +30,6 @@ def max_rows(monkeypatch):
         generation.reset()
 
     return set_to
-
-
-def leftovers(aws, job_id):
-    prefix = f"tenants/tenant-a/jobs/{job_id}/"
-    objects = [item["Key"] for item in aws.s3.list_objects_v2(Bucket=aws.bucket, Prefix=prefix).get("Contents", [])]
-    uploads = aws.s3.list_multipart_uploads(Bucket=aws.bucket, Prefix=prefix).get("Uploads", [])
-    return objects, uploads
 
 
 def test_a_report_counted_above_the_row_limit_is_refused_at_create_and_writes_nothing(api, aws, upstream, max_rows):
@@ -209,25 +204,9 @@ def test_a_job_the_create_did_not_size_fails_on_its_first_page_when_the_count_is
 
 
 def test_a_scheduled_firing_of_a_report_too_large_makes_its_job_which_fails_with_the_code(api, aws, upstream, max_rows):
-    from scheduled_export.handler import lambda_handler
-
-    from conftest import LambdaContextStub
-
     max_rows(10_000)
     upstream.knobs.rows = 50_000
-    made = lambda_handler(
-        {
-            "schedule_id": "weekly-kpi",
-            "tenant_id": "tenant-a",
-            "job_type": "KPI_FEEDING_EXPORT",
-            "format": "csv",
-            "farm_id": "farm-1",
-            "period": "previous_week",
-            "time_zone": "Europe/Oslo",
-            "scheduled_time": "2025-01-06T05:00:00Z",
-        },
-        LambdaContextStub(),
-    )
+    made = fire(EXPORT)
     assert upstream.requests == [], "a firing is not sized at create"
 
     run_worker(aws)

@@ -10,9 +10,10 @@ the job's very format, encoded and compressed by the writers that will write the
 compresses less well than a whole file, so for gzip the estimate errs on the large side.
 
 At create (`ReportSizeCheck`) the sample is one page asked of the upstream once, with a short timeout
-and no retry. The check can only refuse: an upstream that is slow, down, gives no count or sends a
-record that does not fit lets the job through, and the generator, which reads with retries, reports
-what is wrong, or applies the same estimate to its own first page. So a create's answer never waits
+and no retry. The check can only refuse: an upstream that is slow, down or gives no count lets the
+job through (one whose sample records do not fit still gives its count, which refuses too many rows),
+and the generator, which reads with retries, reports what is wrong, or applies the same estimate to
+its own first page. So a create's answer never waits
 on the upstream for long, and an upstream outage never refuses a job that would have been made.
 """
 
