@@ -184,13 +184,17 @@ class SampleUpstream:
                 self._reply(*upstream._knobs_answer(method, body))
 
             def _reply(self, status: int, extra_headers: dict[str, str], body: bytes) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                for name, value in extra_headers.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    for name, value in extra_headers.items():
+                        self.send_header(name, value)
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    # A client that stopped waiting (its read timed out while `delay_sec` ran): nothing to answer.
+                    self.close_connection = True
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # keep test output readable
