@@ -109,9 +109,11 @@ def test_a_burst_mixing_creates_and_reexports_never_passes_the_limit(api, serial
     with ThreadPoolExecutor(12) as pool:
         answers = list(pool.map(lambda request: api.call(request[0], request[1], body=request[2]), requests))
 
+    # Which kind wins the five places is a matter of timing: a job's create answers 201, a re-export's 202.
     statuses = [answer.status for answer in answers]
-    assert sorted(set(statuses)) == [201, 429], [a.body for a in answers if a.status not in (201, 429)]
-    assert statuses.count(201) == 5
+    assert set(statuses) <= {201, 202, 429}, [a.body for a in answers if a.status not in (201, 202, 429)]
+    assert statuses.count(201) + statuses.count(202) == 5
+    assert statuses.count(429) == 7
     assert len(active_ids(serialized_aws)) == 5
 
 
