@@ -24,6 +24,7 @@ from report_export.aws.dynamo.jobs import JobRepository
 from report_export.aws.dynamo.table import StaleWrite, Table
 from report_export.aws.multipart import MultipartUpload, ObjectTooLarge
 from report_export.aws.sqs import GenerateQueue
+from report_export.core.errors import ReportTooLarge
 from report_export.core.history import SERVICE_ACTOR
 from report_export.core.models.common import Compression, JobStatus, format_timestamp, now_utc
 from report_export.core.models.jobs import CONTINUING, GenerateJobMessage, Job
@@ -34,7 +35,7 @@ from report_export.generation.continuation import Checkpoint, Continuation
 from report_export.generation.encoding import StopWriting, Written, encode_pages
 from report_export.generation.handover import HandOver, ReportFile, build_hand_over
 from report_export.generation.progress import LostClaim, Progress
-from report_export.generation.report_size import SizeLimits, TooLarge, estimate_size
+from report_export.generation.report_size import SizeLimits, estimate_size
 from report_export.generation.slices import ReadPosition, first_position, report_pages, slice_count
 from report_export.generation.sources import Page, RetryPolicy, UpstreamClient, UpstreamError
 from report_export.generation.uploads import (
@@ -138,8 +139,8 @@ class Generator:
             self._hand_over.succeeded(claimed, report)
         except JobCancelled:
             self._end_cancelled(claimed)
-        except TooLarge as too_large:
-            self._hand_over.failed(claimed, Failed("REPORT_TOO_LARGE", str(too_large)))
+        except ReportTooLarge as too_large:
+            self._hand_over.failed(claimed, Failed(too_large.code, too_large.message))
             self._discard(claimed)
         except LostClaim:
             logger.warning(
@@ -217,7 +218,7 @@ class Generator:
             nonlocal position, size_unchecked
             assert position is not None
             if rows > self._limits.max_rows:
-                raise TooLarge(self._limits.rows_exceeded())
+                raise ReportTooLarge(self._limits.rows_exceeded())
             if size_unchecked:
                 size_unchecked = False
                 self._refuse_too_large(definition, job, page)
@@ -257,8 +258,8 @@ class Generator:
             stored = upload.complete()
         except ObjectTooLarge:
             upload.abort()
-            raise TooLarge(self._limits.bytes_exceeded()) from None
-        except (JobCancelled, UpstreamError, TooLarge):
+            raise ReportTooLarge(self._limits.bytes_exceeded()) from None
+        except (JobCancelled, UpstreamError, ReportTooLarge):
             upload.abort()  # the job ends here: nothing of its file is kept
             raise
         except BaseException:
@@ -283,7 +284,7 @@ class Generator:
         estimate = estimate_size(definition, job, first_page)
         refusal = self._limits.refusal(estimate) if estimate else None
         if refusal is not None:
-            raise TooLarge(refusal)
+            raise ReportTooLarge(refusal)
 
     def _discard(self, claimed: StoredJob) -> None:
         discard_unfinished_file(self._s3, bucket=self._settings.reports_bucket, job=claimed.job)

@@ -13,8 +13,11 @@ At create (`ReportSizeCheck`) the sample is one page asked of the upstream once,
 and no retry. The check can only refuse: an upstream that is slow, down or gives no count lets the
 job through (one whose sample records do not fit still gives its count, which refuses too many rows),
 and the generator, which reads with retries, reports what is wrong, or applies the same estimate to
-its own first page. So a create's answer never waits
-on the upstream for long, and an upstream outage never refuses a job that would have been made.
+its own first page. So a create's answer never waits on the upstream for long, and an upstream
+outage never refuses a job that would have been made.
+
+Both refuse with `ReportTooLarge`: the create answers it as a 422, the generator ends the job with its
+code.
 """
 
 from __future__ import annotations
@@ -42,10 +45,6 @@ SAMPLE_ROWS = 200
 # The whole of the create's wait for its sample: the create's answer is worth more than the check.
 SAMPLE_CONNECT_TIMEOUT_SEC = 1.0
 SAMPLE_READ_TIMEOUT_SEC = 3.0
-
-
-class TooLarge(Exception):
-    """The report passes a limit; its message says which, and what to ask for instead."""
 
 
 @dataclass(frozen=True, slots=True)
