@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from local.runtime import FunctionError, LocalFunction
-from local.servers import BurstServer
+from local.servers import BurstServer, KeepAliveHandler
 from local.template import ACCOUNT_ID, Template
 from local.tokens import InvalidToken, JwtVerifier, authorizer_claims
 
@@ -333,12 +333,7 @@ class Gateway:
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         gateway = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            # Headers and body leave in two writes: with Nagle's algorithm the body waits for the client's
-            # delayed ACK of the headers, some 40 ms on every answer of a keep-alive connection.
-            disable_nagle_algorithm = True
-
+        class Handler(KeepAliveHandler):
             def _serve(self) -> None:
                 started = time.monotonic()
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))

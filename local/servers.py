@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from http.server import ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class BurstServer(ThreadingHTTPServer):
@@ -13,3 +13,15 @@ class BurstServer(ThreadingHTTPServer):
     """
 
     request_queue_size = 1024
+
+
+class KeepAliveHandler(BaseHTTPRequestHandler):
+    """A request handler that keeps connections alive (HTTP/1.1) and answers without Nagle's delay.
+
+    http.server sends an answer's headers and its body in two writes: with Nagle's algorithm the body
+    waits for the client's delayed ACK of the headers, some 40 ms on every answer of a kept-alive
+    connection.
+    """
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True

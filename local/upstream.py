@@ -31,7 +31,7 @@ from urllib.parse import parse_qs, urlparse
 
 import orjson
 
-from local.servers import BurstServer
+from local.servers import BurstServer, KeepAliveHandler
 from report_export.reports import REPORT_DEFINITIONS, ColumnKind, ReportDefinition
 
 KNOBS_PATH = "/_knobs"
@@ -155,12 +155,7 @@ class SampleUpstream:
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         upstream = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            # Headers and body leave in two writes: with Nagle's algorithm the body waits for the client's
-            # delayed ACK of the headers, some 40 ms on every answer of a keep-alive connection.
-            disable_nagle_algorithm = True
-
+        class Handler(KeepAliveHandler):
             def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
                 parsed = urlparse(self.path)
                 if parsed.path == KNOBS_PATH:
